@@ -1,0 +1,65 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// MedSAM-Swift: MedSAM and LiteMedSAM on the CPU, OpenBLAS for the heavy math.
+// Library targets take no unsafeFlags so the package can be used as a dependency.
+
+#if canImport(Darwin)
+let blasDependency: [Target.Dependency] = []
+let blasTargets: [Target] = []
+#else
+let blasDependency: [Target.Dependency] = ["CBLAS"]
+let blasTargets: [Target] = [
+    .systemLibrary(
+        name: "CBLAS",
+        path: "Sources/CBLAS",
+        pkgConfig: "openblas",
+        providers: [.apt(["libopenblas-dev"])]
+    )
+]
+#endif
+
+let package = Package(
+    name: "MedSAM",
+    platforms: [.macOS(.v15), .iOS(.v18)],
+    products: [
+        .library(name: "Tensor", targets: ["Tensor"]),
+        .library(name: "NN", targets: ["NN"]),
+        .library(name: "ImageEncoder", targets: ["ImageEncoder"]),
+        .library(name: "PromptEncoder", targets: ["PromptEncoder"]),
+        .library(name: "MaskDecoder", targets: ["MaskDecoder"]),
+        .library(name: "Preprocess", targets: ["Preprocess"]),
+        .library(name: "Metrics", targets: ["Metrics"]),
+        .library(name: "MedSAM", targets: ["MedSAM"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
+    ],
+    targets: blasTargets + [
+        .target(name: "Tensor", dependencies: blasDependency),
+        .target(
+            name: "NN",
+            dependencies: ["Tensor", .product(name: "ZIPFoundation", package: "ZIPFoundation")]
+        ),
+        .target(name: "ImageEncoder", dependencies: ["Tensor", "NN"]),
+        .target(name: "PromptEncoder", dependencies: ["Tensor", "NN"]),
+        .target(name: "MaskDecoder", dependencies: ["Tensor", "NN"]),
+        .target(name: "Preprocess", dependencies: ["Tensor"]),
+        .target(name: "Metrics"),
+        .target(
+            name: "MedSAM",
+            dependencies: ["Tensor", "NN", "ImageEncoder", "PromptEncoder", "MaskDecoder", "Preprocess", "Metrics"]
+        ),
+        .target(name: "TestSupport", dependencies: ["Tensor", "NN"], path: "Tests/TestSupport"),
+        .testTarget(name: "TensorTests", dependencies: ["Tensor", "TestSupport"]),
+        .testTarget(name: "NNTests", dependencies: ["NN", "TestSupport"]),
+        .testTarget(
+            name: "ModelTests",
+            dependencies: ["ImageEncoder", "PromptEncoder", "MaskDecoder", "TestSupport"]
+        ),
+        .testTarget(name: "PreprocessTests", dependencies: ["Preprocess", "TestSupport"]),
+        .testTarget(name: "MetricsTests", dependencies: ["Metrics", "TestSupport"]),
+        .testTarget(name: "MedSAMTests", dependencies: ["MedSAM", "TestSupport"]),
+    ],
+    swiftLanguageModes: [.v6]
+)
