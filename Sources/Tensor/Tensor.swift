@@ -27,6 +27,7 @@ public final class TensorStorage: @unchecked Sendable {
         UnsafeMutableRawPointer(pointer).deallocate()
     }
 
+    @usableFromInline
     func copy() -> TensorStorage {
         let other = TensorStorage(uninitializedCount: count)
         other.pointer.update(from: pointer, count: count)

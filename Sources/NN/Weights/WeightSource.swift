@@ -34,6 +34,12 @@ public protocol WeightSource: Sendable {
     func contains(_ key: String) -> Bool
     /// All keys, when the source can enumerate them (nil for generated weights).
     var allKeys: [String]? { get }
+    /// The stored shape of a key, when the source knows it without being told (nil otherwise).
+    func shape(of key: String) -> [Int]?
+}
+
+extension WeightSource {
+    public func shape(of key: String) -> [Int]? { nil }
 }
 
 /// Records which keys a model read, so loading can be strict about leftovers.

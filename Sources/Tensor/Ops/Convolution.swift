@@ -1,0 +1,192 @@
+/// 2-D convolutions on NCHW tensors (PyTorch layouts and semantics).
+extension Tensor {
+    /// `F.conv2d(self, weight, bias, stride, padding, groups=groups)`.
+    ///
+    /// - `self`: (N, Cin, H, W); `weight`: (Cout, Cin/groups, kH, kW); `bias`: (Cout) or nil.
+    /// - 1×1 stride-1 unpadded convolutions are a single GEMM; depthwise convolutions
+    ///   (groups = Cin = Cout) use a direct loop; everything else is im2col + GEMM per group.
+    public func conv2d(
+        weight: Tensor, bias: Tensor? = nil,
+        stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0), groups: Int = 1
+    ) -> Tensor {
+        precondition(rank == 4 && weight.rank == 4, "conv2d expects NCHW input and OIHW weight, got \(shape), \(weight.shape)")
+        let (n, cin, h, w) = (shape[0], shape[1], shape[2], shape[3])
+        let (cout, cinG, kh, kw) = (weight.shape[0], weight.shape[1], weight.shape[2], weight.shape[3])
+        precondition(groups >= 1 && cin % groups == 0 && cout % groups == 0 && cinG == cin / groups,
+                     "conv2d channels: input \(shape), weight \(weight.shape), groups \(groups)")
+        if let bias { precondition(bias.count == cout, "conv2d bias \(bias.shape) for \(cout) outputs") }
+        let (sh, sw) = stride, (ph, pw) = padding
+        let oh = (h + 2 * ph - kh) / sh + 1
+        let ow = (w + 2 * pw - kw) / sw + 1
+        precondition(oh > 0 && ow > 0, "conv2d output would be empty for input \(shape)")
+
+        if groups == cin && groups == cout && cinG == 1 {
+            return depthwiseConv2d(weight: weight, bias: bias, stride: stride, padding: padding)
+        }
+        var out = Tensor(uninitializedShape: [n, cout, oh, ow])
+        let coutG = cout / groups
+        let kdim = cinG * kh * kw
+        let pixels = oh * ow
+        let direct = kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0
+        var columns = direct ? nil : [Float](repeating: 0, count: kdim * pixels)
+        withUnsafeBufferPointer { x in
+            weight.withUnsafeBufferPointer { wt in
+                out.withUnsafeMutableBufferPointer { o in
+                    for b in 0..<n {
+                        for g in 0..<groups {
+                            let xin = x.baseAddress! + (b * cin + g * cinG) * h * w
+                            let wg = wt.baseAddress! + g * coutG * kdim
+                            let og = o.baseAddress! + (b * cout + g * coutG) * pixels
+                            if direct {
+                                BLAS.sgemm(m: coutG, n: pixels, k: kdim, a: wg, lda: kdim, b: xin, ldb: pixels,
+                                           c: og, ldc: pixels)
+                            } else {
+                                columns!.withUnsafeMutableBufferPointer { col in
+                                    im2col(xin, channels: cinG, h: h, w: w, kh: kh, kw: kw, sh: sh, sw: sw,
+                                           ph: ph, pw: pw, oh: oh, ow: ow, into: col.baseAddress!)
+                                    BLAS.sgemm(m: coutG, n: pixels, k: kdim, a: wg, lda: kdim,
+                                               b: col.baseAddress!, ldb: pixels, c: og, ldc: pixels)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if let bias { out.addChannelVector(bias) }
+        return out
+    }
+
+    /// Depthwise convolution (groups = channels), computed directly.
+    func depthwiseConv2d(weight: Tensor, bias: Tensor?, stride: (Int, Int), padding: (Int, Int)) -> Tensor {
+        let (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
+        let (kh, kw) = (weight.shape[2], weight.shape[3])
+        let (sh, sw) = stride, (ph, pw) = padding
+        let oh = (h + 2 * ph - kh) / sh + 1
+        let ow = (w + 2 * pw - kw) / sw + 1
+        var out = Tensor(uninitializedShape: [n, c, oh, ow])
+        let biasValues = bias?.scalars
+        withUnsafeBufferPointer { x in
+            weight.withUnsafeBufferPointer { wt in
+                out.withUnsafeMutableBufferPointer { o in
+                    let px = SendablePointer(UnsafeMutablePointer(mutating: x.baseAddress!))
+                    let pw8 = SendablePointer(UnsafeMutablePointer(mutating: wt.baseAddress!))
+                    let po = SendablePointer(o.baseAddress!)
+                    Parallel.forRanges(n * c, minimumPerThread: 1) { r in
+                        for plane in r {
+                            let ch = plane % c
+                            let src = px.pointer + plane * h * w
+                            let k = pw8.pointer + ch * kh * kw
+                            let dst = po.pointer + plane * oh * ow
+                            let b0 = biasValues?[ch] ?? 0
+                            for oy in 0..<oh {
+                                let iy0 = oy * sh - ph
+                                for ox in 0..<ow {
+                                    let ix0 = ox * sw - pw
+                                    var acc: Float = b0
+                                    for ky in 0..<kh {
+                                        let iy = iy0 + ky
+                                        if iy < 0 || iy >= h { continue }
+                                        let row = src + iy * w
+                                        for kx in 0..<kw {
+                                            let ix = ix0 + kx
+                                            if ix < 0 || ix >= w { continue }
+                                            acc += row[ix] * k[ky * kw + kx]
+                                        }
+                                    }
+                                    dst[oy * ow + ox] = acc
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// `F.conv_transpose2d` with kernel = stride and no padding (SAM's upscaling, 2×2 stride 2).
+    ///
+    /// - `self`: (N, Cin, H, W); `weight`: (Cin, Cout, k, k) (PyTorch's layout); output (N, Cout, kH, kW·W).
+    public func convTranspose2d(weight: Tensor, bias: Tensor? = nil) -> Tensor {
+        precondition(rank == 4 && weight.rank == 4 && weight.shape[0] == shape[1],
+                     "conv_transpose2d: input \(shape), weight \(weight.shape)")
+        let (n, cin, h, w) = (shape[0], shape[1], shape[2], shape[3])
+        let (cout, kh, kw) = (weight.shape[1], weight.shape[2], weight.shape[3])
+        let pixels = h * w
+        let kk = cout * kh * kw
+        var out = Tensor(uninitializedShape: [n, cout, h * kh, w * kw])
+        var tmp = [Float](repeating: 0, count: kk * pixels)
+        let biasValues = bias?.scalars
+        withUnsafeBufferPointer { x in
+            weight.withUnsafeBufferPointer { wt in
+                out.withUnsafeMutableBufferPointer { o in
+                    tmp.withUnsafeMutableBufferPointer { t in
+                        for b in 0..<n {
+                            // tmp (Cout·kh·kw, H·W) = Wᵀ (Cout·kh·kw, Cin) · X (Cin, H·W)
+                            BLAS.sgemm(transposeA: true, m: kk, n: pixels, k: cin,
+                                       a: wt.baseAddress!, lda: kk,
+                                       b: x.baseAddress! + b * cin * pixels, ldb: pixels,
+                                       c: t.baseAddress!, ldc: pixels)
+                            let ob = o.baseAddress! + b * cout * pixels * kh * kw
+                            let ow = w * kw
+                            for co in 0..<cout {
+                                let bv = biasValues?[co] ?? 0
+                                for a in 0..<kh {
+                                    for c in 0..<kw {
+                                        let src = t.baseAddress! + ((co * kh + a) * kw + c) * pixels
+                                        let dstPlane = ob + co * pixels * kh * kw
+                                        for i in 0..<h {
+                                            let dstRow = dstPlane + (i * kh + a) * ow + c
+                                            let srcRow = src + i * w
+                                            for j in 0..<w { dstRow[j * kw] = srcRow[j] + bv }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
+}
+
+/// Unfolds a (C, H, W) image into (C·kh·kw, oh·ow) columns for a convolution GEMM.
+@inlinable
+func im2col(_ x: UnsafePointer<Float>, channels: Int, h: Int, w: Int, kh: Int, kw: Int,
+            sh: Int, sw: Int, ph: Int, pw: Int, oh: Int, ow: Int, into col: UnsafeMutablePointer<Float>) {
+    let pixels = oh * ow
+    let xs = SendablePointer(UnsafeMutablePointer(mutating: x))
+    let cs = SendablePointer(col)
+    Parallel.forRanges(channels * kh * kw, minimumPerThread: max(1, 16384 / max(pixels, 1))) { r in
+        for row in r {
+            let c = row / (kh * kw)
+            let ky = (row / kw) % kh
+            let kx = row % kw
+            let dst = cs.pointer + row * pixels
+            let src = xs.pointer + c * h * w
+            for oy in 0..<oh {
+                let iy = oy * sh - ph + ky
+                let d = dst + oy * ow
+                if iy < 0 || iy >= h {
+                    for ox in 0..<ow { d[ox] = 0 }
+                    continue
+                }
+                let srow = src + iy * w
+                if sw == 1 {
+                    for ox in 0..<ow {
+                        let ix = ox - pw + kx
+                        d[ox] = (ix >= 0 && ix < w) ? srow[ix] : 0
+                    }
+                } else {
+                    for ox in 0..<ow {
+                        let ix = ox * sw - pw + kx
+                        d[ox] = (ix >= 0 && ix < w) ? srow[ix] : 0
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,160 @@
+import Foundation
+
+/// Elementwise math. In-place variants (`mutating`) avoid allocations on the hot path.
+extension Tensor {
+    /// Applies `f` to every element in place, splitting large tensors across threads.
+    @inlinable
+    public mutating func apply(_ f: @escaping (Float) -> Float) {
+        let n = count
+        withUnsafeMutableBufferPointer { buf in
+            let p = SendablePointer(buf.baseAddress!)
+            Parallel.forRanges(n, minimumPerThread: 1 << 15) { r in
+                for i in r { p[i] = f(p[i]) }
+            }
+        }
+    }
+
+    /// A copy with `f` applied to every element.
+    @inlinable
+    public func map(_ f: @escaping (Float) -> Float) -> Tensor {
+        var out = self
+        out.apply(f)
+        return out
+    }
+
+    /// GELU with the exact error function, `0.5·x·(1 + erf(x/√2))` (PyTorch's default `nn.GELU()`).
+    public mutating func applyGELU() {
+        let n = count
+        withUnsafeMutableBufferPointer { buf in
+            let p = SendablePointer(buf.baseAddress!)
+            Parallel.forRanges(n, minimumPerThread: 1 << 14) { r in
+                for i in r {
+                    let x = p[i]
+                    p[i] = 0.5 * x * (1 + erff(x * 0.70710678118654752440))
+                }
+            }
+        }
+    }
+
+    /// ReLU in place.
+    public mutating func applyReLU() { apply { max($0, 0) } }
+
+    /// Logistic sigmoid in place.
+    public mutating func applySigmoid() { apply { 1 / (1 + expf(-$0)) } }
+
+    /// GELU (exact erf) as a new tensor.
+    public func gelu() -> Tensor { var t = self; t.applyGELU(); return t }
+    /// ReLU as a new tensor.
+    public func relu() -> Tensor { var t = self; t.applyReLU(); return t }
+    /// Sigmoid as a new tensor.
+    public func sigmoid() -> Tensor { var t = self; t.applySigmoid(); return t }
+
+    /// Softmax over the last dimension, in place (max-subtracted, like PyTorch).
+    public mutating func applySoftmaxLastDim() {
+        let cols = shape.last ?? 1
+        let rows = cols == 0 ? 0 : count / cols
+        withUnsafeMutableBufferPointer { buf in
+            let p = SendablePointer(buf.baseAddress!)
+            Parallel.forRanges(rows, minimumPerThread: max(1, 8192 / max(cols, 1))) { r in
+                for row in r { softmaxRow(p.pointer + row * cols, cols) }
+            }
+        }
+    }
+
+    /// Softmax over the last dimension.
+    public func softmax() -> Tensor { var t = self; t.applySoftmaxLastDim(); return t }
+
+    /// Elementwise sum of two tensors of the same shape.
+    public static func + (lhs: Tensor, rhs: Tensor) -> Tensor { var t = lhs; t.add(rhs); return t }
+    /// Elementwise difference of two tensors of the same shape.
+    public static func - (lhs: Tensor, rhs: Tensor) -> Tensor {
+        var t = lhs; t.add(rhs, scale: -1); return t
+    }
+    /// Elementwise product of two tensors of the same shape.
+    public static func * (lhs: Tensor, rhs: Tensor) -> Tensor {
+        precondition(lhs.shape == rhs.shape, "shape mismatch \(lhs.shape) vs \(rhs.shape)")
+        var t = lhs
+        let n = t.count
+        rhs.withUnsafeBufferPointer { b in
+            t.withUnsafeMutableBufferPointer { a in
+                for i in 0..<n { a[i] *= b[i] }
+            }
+        }
+        return t
+    }
+    /// Every element times a scalar.
+    public static func * (lhs: Tensor, rhs: Float) -> Tensor { lhs.map { $0 * rhs } }
+
+    /// `self += scale · other` (same element count; shapes may differ by a reshape).
+    public mutating func add(_ other: Tensor, scale: Float = 1) {
+        precondition(count == other.count, "shape mismatch \(shape) vs \(other.shape)")
+        let n = count
+        other.withUnsafeBufferPointer { b in
+            withUnsafeMutableBufferPointer { a in
+                let pa = SendablePointer(a.baseAddress!)
+                let pb = SendablePointer(UnsafeMutablePointer(mutating: b.baseAddress!))
+                Parallel.forRanges(n, minimumPerThread: 1 << 16) { r in
+                    if scale == 1 { for i in r { pa[i] += pb[i] } } else { for i in r { pa[i] += scale * pb[i] } }
+                }
+            }
+        }
+    }
+
+    /// Adds `row` (length = last dimension) to every row, in place (bias add).
+    public mutating func addRowVector(_ row: Tensor) {
+        let cols = shape.last ?? 1
+        precondition(row.count == cols, "row of \(row.count) for last dim \(cols)")
+        let rows = cols == 0 ? 0 : count / cols
+        row.withUnsafeBufferPointer { b in
+            withUnsafeMutableBufferPointer { a in
+                for r in 0..<rows {
+                    let base = a.baseAddress! + r * cols
+                    for j in 0..<cols { base[j] += b[j] }
+                }
+            }
+        }
+    }
+
+    /// Adds `perChannel[c]` to every element of channel `c` of an (N, C, ...) tensor, in place.
+    public mutating func addChannelVector(_ perChannel: Tensor) {
+        precondition(rank >= 2 && shape[1] == perChannel.count, "channel vector of \(perChannel.count) for \(shape)")
+        let n = shape[0], c = shape[1]
+        let plane = count / max(n * c, 1)
+        perChannel.withUnsafeBufferPointer { b in
+            withUnsafeMutableBufferPointer { a in
+                for i in 0..<n {
+                    for ch in 0..<c {
+                        let base = a.baseAddress! + (i * c + ch) * plane
+                        let v = b[ch]
+                        for j in 0..<plane { base[j] += v }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The largest absolute element (0 for an empty tensor).
+    public var maxAbs: Float { withUnsafeBufferPointer { $0.reduce(0) { max($0, abs($1)) } } }
+
+    /// Whether every element is finite.
+    public var isFinite: Bool { withUnsafeBufferPointer { $0.allSatisfy { $0.isFinite } } }
+
+    /// Sum of all elements (accumulated in Double).
+    public var sum: Double { withUnsafeBufferPointer { $0.reduce(0.0) { $0 + Double($1) } } }
+}
+
+/// Numerically stable softmax of one contiguous row, in place.
+@inlinable
+public func softmaxRow(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
+    if n == 0 { return }
+    var m = -Float.infinity
+    for j in 0..<n { m = max(m, p[j]) }
+    var s: Float = 0
+    for j in 0..<n {
+        let e = expf(p[j] - m)
+        p[j] = e
+        s += e
+    }
+    let inv = 1 / s
+    for j in 0..<n { p[j] *= inv }
+}
