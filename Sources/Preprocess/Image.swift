@@ -1,0 +1,147 @@
+import Foundation
+
+/// Errors for user-supplied images, boxes and masks.
+public enum PreprocessError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// Width, height or pixel count is zero.
+    case emptyImage
+    /// The buffer does not hold `width·height·channels` values.
+    case wrongPixelCount(expected: Int, got: Int)
+    /// Only 1 (gray), 3 (RGB) and 4 (RGBA, alpha dropped) channels are accepted.
+    case unsupportedChannelCount(Int)
+    /// A pixel is NaN or infinite.
+    case nonFiniteValue(index: Int)
+    /// The operation needs 8-bit data (values 0…255), e.g. LiteMedSAM's `assert np.max(img) < 256`.
+    case valuesOutOfUInt8Range(min: Double, max: Double)
+    /// A box coordinate lies outside the image.
+    case boxOutsideImage(Box, width: Int, height: Int)
+    /// A box has zero width or height.
+    case emptyBox(Box)
+    /// `x1 < x0` or `y1 < y0`.
+    case invertedBox(Box)
+    /// A box coordinate is NaN or infinite.
+    case nonFiniteBox(Box)
+    /// A tensor has the wrong shape for this step.
+    case wrongShape(expected: String, got: [Int])
+    /// A percentile window needs at least one non-zero value.
+    case noNonZeroValues
+
+    public var description: String {
+        switch self {
+        case .emptyImage: return "image is empty"
+        case let .wrongPixelCount(e, g): return "expected \(e) pixel values, got \(g)"
+        case let .unsupportedChannelCount(c): return "unsupported channel count \(c) (use 1, 3 or 4)"
+        case let .nonFiniteValue(i): return "pixel value at index \(i) is not finite"
+        case let .valuesOutOfUInt8Range(lo, hi):
+            return "values must be 0…255 for this step, got range \(lo)…\(hi) (window the image first)"
+        case let .boxOutsideImage(b, w, h): return "box \(b) lies outside the \(w)×\(h) image"
+        case let .emptyBox(b): return "box \(b) has zero width or height"
+        case let .invertedBox(b): return "box \(b) is inverted (x1 < x0 or y1 < y0)"
+        case let .nonFiniteBox(b): return "box \(b) has a non-finite coordinate"
+        case let .wrongShape(e, g): return "expected tensor shape \(e), got \(g)"
+        case .noNonZeroValues: return "image has no non-zero values to take percentiles of"
+        }
+    }
+}
+
+/// The element type an ``Image`` was created from.
+public enum PixelType: String, Sendable, Hashable {
+    case uint8, int16, uint16, int32, float32, float64
+}
+
+/// An H×W×C image (C = 1 or 3), interleaved, row-major, values kept as Float
+/// (exact for every 8/16-bit source and for Int32 up to 2²⁴) plus the source ``PixelType``.
+///
+/// ```swift
+/// let ct = try Image(int16: hu, width: 512, height: 512)       // 1 channel
+/// let u8 = IntensityWindow.ct(.softTissue).apply(to: ct)         // UInt8-valued gray image
+/// let rgb = u8.threeChannel()                                    // gray → 3 channels
+/// ```
+public struct Image: Sendable {
+    public let width: Int
+    public let height: Int
+    /// 1 or 3.
+    public let channels: Int
+    /// `height·width·channels` values, interleaved.
+    public let pixels: [Float]
+    public let pixelType: PixelType
+
+    /// Validates and stores the pixels. 4-channel input drops the alpha channel.
+    public init(pixels: [Float], width: Int, height: Int, channels: Int = 1, pixelType: PixelType = .float32) throws {
+        guard width > 0, height > 0, !pixels.isEmpty else { throw PreprocessError.emptyImage }
+        guard [1, 3, 4].contains(channels) else { throw PreprocessError.unsupportedChannelCount(channels) }
+        guard pixels.count == width * height * channels else {
+            throw PreprocessError.wrongPixelCount(expected: width * height * channels, got: pixels.count)
+        }
+        if let i = pixels.firstIndex(where: { !$0.isFinite }) { throw PreprocessError.nonFiniteValue(index: i) }
+        self.width = width
+        self.height = height
+        self.pixelType = pixelType
+        if channels == 4 {
+            var rgb = [Float](); rgb.reserveCapacity(width * height * 3)
+            for p in 0..<(width * height) { rgb.append(contentsOf: pixels[(4 * p)..<(4 * p + 3)]) }
+            self.pixels = rgb
+            self.channels = 3
+        } else {
+            self.pixels = pixels
+            self.channels = channels
+        }
+    }
+
+    public init(uint8 values: [UInt8], width: Int, height: Int, channels: Int = 1) throws {
+        try self.init(pixels: values.map(Float.init), width: width, height: height, channels: channels, pixelType: .uint8)
+    }
+    public init(int16 values: [Int16], width: Int, height: Int, channels: Int = 1) throws {
+        try self.init(pixels: values.map(Float.init), width: width, height: height, channels: channels, pixelType: .int16)
+    }
+    public init(uint16 values: [UInt16], width: Int, height: Int, channels: Int = 1) throws {
+        try self.init(pixels: values.map(Float.init), width: width, height: height, channels: channels, pixelType: .uint16)
+    }
+    public init(int32 values: [Int32], width: Int, height: Int, channels: Int = 1) throws {
+        try self.init(pixels: values.map(Float.init), width: width, height: height, channels: channels, pixelType: .int32)
+    }
+    public init(float32 values: [Float], width: Int, height: Int, channels: Int = 1) throws {
+        try self.init(pixels: values, width: width, height: height, channels: channels, pixelType: .float32)
+    }
+    public init(float64 values: [Double], width: Int, height: Int, channels: Int = 1) throws {
+        if let i = values.firstIndex(where: { !$0.isFinite }) { throw PreprocessError.nonFiniteValue(index: i) }
+        try self.init(pixels: values.map { Float($0) }, width: width, height: height, channels: channels, pixelType: .float64)
+    }
+
+    /// `np.repeat(gray[:, :, None], 3, axis=-1)`; a 3-channel image is returned unchanged.
+    public func threeChannel() -> Image {
+        if channels == 3 { return self }
+        var out = [Float](repeating: 0, count: pixels.count * 3)
+        for (i, v) in pixels.enumerated() { out[3 * i] = v; out[3 * i + 1] = v; out[3 * i + 2] = v }
+        return try! Image(pixels: out, width: width, height: height, channels: 3, pixelType: pixelType)
+    }
+
+    /// The pixels as UInt8, throwing if any value is outside 0…255 or not an integer-valued
+    /// 8-bit image (`valuesOutOfUInt8Range`). Fractions are truncated like `astype(np.uint8)`.
+    public func uint8Pixels() throws -> [UInt8] {
+        var lo = Float.infinity, hi = -Float.infinity
+        for v in pixels { lo = min(lo, v); hi = max(hi, v) }
+        guard lo >= 0, hi < 256 else { throw PreprocessError.valuesOutOfUInt8Range(min: Double(lo), max: Double(hi)) }
+        return pixels.map { UInt8($0) }
+    }
+}
+
+/// A box `[x0, y0, x1, y1]` in pixel coordinates of the original image (MedSAM's convention:
+/// `x` = column, `y` = row, maximum inclusive as produced by `np.where`).
+public struct Box: Sendable, Hashable, CustomStringConvertible {
+    public var x0: Double, y0: Double, x1: Double, y1: Double
+    public init(x0: Double, y0: Double, x1: Double, y1: Double) {
+        self.x0 = x0; self.y0 = y0; self.x1 = x1; self.y1 = y1
+    }
+    public var description: String { "[\(x0), \(y0), \(x1), \(y1)]" }
+
+    /// Throws unless the box is finite, not inverted, non-empty and inside `0…width`, `0…height`.
+    public func validated(width: Int, height: Int) throws -> Box {
+        guard [x0, y0, x1, y1].allSatisfy(\.isFinite) else { throw PreprocessError.nonFiniteBox(self) }
+        guard x1 >= x0, y1 >= y0 else { throw PreprocessError.invertedBox(self) }
+        guard x1 > x0, y1 > y0 else { throw PreprocessError.emptyBox(self) }
+        guard x0 >= 0, y0 >= 0, x1 <= Double(width), y1 <= Double(height) else {
+            throw PreprocessError.boxOutsideImage(self, width: width, height: height)
+        }
+        return self
+    }
+}
