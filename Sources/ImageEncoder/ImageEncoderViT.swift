@@ -83,9 +83,10 @@ public struct ImageEncoderViT: Sendable {
         var x = patchEmbed(image).permuted([0, 2, 3, 1])           // (B, g, g, C)
         if let posEmbed {
             let per = posEmbed.count
+            let batch = x.count / per
             x.withUnsafeMutableBufferPointer { xp in
                 posEmbed.withUnsafeBufferPointer { pp in
-                    for b in 0..<(x.count / per) {
+                    for b in 0..<batch {
                         let base = xp.baseAddress! + b * per
                         for i in 0..<per { base[i] += pp[i] }
                     }
@@ -167,6 +168,8 @@ public struct ViTAttention: Sendable {
     /// `[qh][kh] = rel_pos_h[qh − kh + H − 1]` (after resizing the table if needed).
     let relH: Tensor?
     let relW: Tensor?
+    /// The stored tables (`rel_pos_h`, `rel_pos_w`), for token grids other than `inputSize`.
+    let relPosTables: (Tensor, Tensor)?
 
     public init(_ scope: WeightScope, dim: Int, numHeads: Int, qkvBias: Bool = true,
                 useRelativePosition: Bool = true, inputSize: (Int, Int)) throws {
@@ -181,9 +184,11 @@ public struct ViTAttention: Sendable {
             let wTable = try Self.loadRelPos(scope, "rel_pos_w", size: inputSize.1, headDim: headDim)
             relH = Self.gather(hTable, q: inputSize.0, k: inputSize.0)
             relW = Self.gather(wTable, q: inputSize.1, k: inputSize.1)
+            relPosTables = (hTable, wTable)
         } else {
             relH = nil
             relW = nil
+            relPosTables = nil
         }
     }
 
@@ -244,9 +249,12 @@ public struct ViTAttention: Sendable {
         let scratchCount = AttentionKernel.scratchCount(queries: tokens, keys: tokens)
         var scratch = [Float](repeating: 0, count: scratchCount)
         let useRel = relH != nil
-        if useRel {
-            precondition(h == inputSize.0 && w == inputSize.1,
-                         "attention built for \(inputSize) tokens, got (\(h), \(w))")
+        // Tables gathered at load time serve the grid the block was built for; other grids
+        // (SAM at another resolution) gather, and if needed resize, on the fly.
+        var gatheredH = relH, gatheredW = relW
+        if let (th, tw) = relPosTables, h != inputSize.0 || w != inputSize.1 {
+            gatheredH = Self.gather(th, q: h, k: h)
+            gatheredW = Self.gather(tw, q: w, k: w)
         }
         var relHBuf = [Float](repeating: 0, count: useRel ? tokens * h : 0)
         var relWBuf = [Float](repeating: 0, count: useRel ? tokens * w : 0)
@@ -261,7 +269,7 @@ public struct ViTAttention: Sendable {
                                     let base = p.baseAddress! + bi * tokens * ld + head * d
                                     let q = base, k = base + dim, v = base + 2 * dim
                                     var modifier: AttentionKernel.ScoreModifier? = nil
-                                    if let relH, let relW {
+                                    if let relH = gatheredH, let relW = gatheredW {
                                         computeRelativeTerms(q: q, ldq: ld, h: h, w: w, relH: relH, relW: relW,
                                                              outH: rh.baseAddress!, outW: rw.baseAddress!)
                                         let rhp = SendablePointer(rh.baseAddress!), rwp = SendablePointer(rw.baseAddress!)

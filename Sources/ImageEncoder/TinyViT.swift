@@ -132,10 +132,14 @@ public struct MBConv: Sendable {
 public struct PatchMerging: Sendable {
     /// Construction parameters.
     public struct Spec: Sendable {
+        /// Input token grid (height, width) when the input comes as (B, L, C) tokens.
         public var resolution: Int
+        public var width: Int
         public var dim: Int
         public var outDim: Int
-        public init(resolution: Int, dim: Int, outDim: Int) { self.resolution = resolution; self.dim = dim; self.outDim = outDim }
+        public init(resolution: Int, width: Int? = nil, dim: Int, outDim: Int) {
+            self.resolution = resolution; self.width = width ?? resolution; self.dim = dim; self.outDim = outDim
+        }
         /// The reference's rule: stride 1 when merging into 320, 448 or 576 channels.
         public var stride: Int { [320, 448, 576].contains(outDim) ? 1 : 2 }
     }
@@ -158,7 +162,7 @@ public struct PatchMerging: Sendable {
         var image = x
         if x.rank == 3 {
             let (b, c) = (x.shape[0], x.shape[2])
-            image = x.reshaped([b, spec.resolution, spec.resolution, c]).permuted([0, 3, 1, 2])
+            image = x.reshaped([b, spec.resolution, spec.width, c]).permuted([0, 3, 1, 2])
         }
         var h = conv1(image)
         h.applyGELU()
@@ -217,10 +221,12 @@ public struct TinyViTBlock: Sendable {
     public let mlpNorm: LayerNorm
     public let fc1: Linear
     public let fc2: Linear
+    /// Token grid height and width.
     public let resolution: Int
+    public let width: Int
     public let windowSize: Int
 
-    public init(_ scope: WeightScope, dim: Int, resolution: Int, numHeads: Int, windowSize: Int,
+    public init(_ scope: WeightScope, dim: Int, resolution: Int, width: Int? = nil, numHeads: Int, windowSize: Int,
                 mlpRatio: Double = 4, localConvSize: Int = 3) throws {
         attn = try TinyViTAttention(scope["attn"], dim: dim, keyDim: dim / numHeads, numHeads: numHeads, windowSize: windowSize)
         localConv = try Conv2dBN(scope["local_conv"], inChannels: dim, outChannels: dim, kernelSize: localConvSize,
@@ -230,13 +236,14 @@ public struct TinyViTBlock: Sendable {
         fc1 = try Linear(scope["mlp"]["fc1"], inFeatures: dim, outFeatures: hidden)
         fc2 = try Linear(scope["mlp"]["fc2"], inFeatures: hidden, outFeatures: dim)
         self.resolution = resolution
+        self.width = width ?? resolution
         self.windowSize = windowSize
     }
 
-    /// (B, L, C) tokens with L = resolution² → (B, L, C).
+    /// (B, L, C) tokens with L = height·width → (B, L, C).
     public func callAsFunction(_ x: Tensor) -> Tensor {
         let (b, l, c) = (x.shape[0], x.shape[1], x.shape[2])
-        let (h, w) = (resolution, resolution)
+        let (h, w) = (resolution, width)
         precondition(l == h * w, "TinyViTBlock built for \(h)×\(w) tokens, got \(l)")
         var y: Tensor
         if h == windowSize && w == windowSize {

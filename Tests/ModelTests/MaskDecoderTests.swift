@@ -1,0 +1,74 @@
+import MaskDecoder
+import NN
+import Tensor
+import TestSupport
+import XCTest
+
+/// SAM's mask decoder and two-way transformer against PyTorch goldens.
+final class MaskDecoderTests: XCTestCase {
+    func testDecoderAttention() throws {
+        let g = try Golden("layers/twoway_attention")
+        let attn = try DecoderAttention(g.scope, embeddingDim: g.int("embedding_dim"), numHeads: g.int("num_heads"),
+                                        downsampleRate: g.int("downsample_rate"))
+        try g.check(attn(q: try g.input("q"), k: try g.input("k"), v: try g.input("v")), against: "y")
+    }
+
+    func testTwoWayAttentionBlocks() throws {
+        for name in ["twoway_attention_block_skip_pe", "twoway_attention_block_with_pe"] {
+            let g = try Golden("layers/" + name)
+            let block = try TwoWayAttentionBlock(g.scope, embeddingDim: g.int("embedding_dim"), numHeads: g.int("num_heads"),
+                                                 mlpDim: g.int("mlp_dim"), attentionDownsampleRate: g.int("attention_downsample_rate"),
+                                                 skipFirstLayerPE: g.bool("skip_first_layer_pe"))
+            let (q, k) = block(queries: try g.input("queries"), keys: try g.input("keys"),
+                               queryPE: try g.input("query_pe"), keyPE: try g.input("key_pe"))
+            try g.check(q, against: "queries")
+            try g.check(k, against: "keys")
+        }
+    }
+
+    func testTwoWayTransformer() throws {
+        for name in ["two_way_transformer_small", "two_way_transformer"] {
+            let g = try Golden("layers/" + name)
+            let t = try TwoWayTransformer(g.scope, depth: g.int("depth"), embeddingDim: g.int("embedding_dim"),
+                                          numHeads: g.int("num_heads"), mlpDim: g.int("mlp_dim"),
+                                          attentionDownsampleRate: g.int("attention_downsample_rate"))
+            let (q, k) = t(imageEmbedding: try g.input("image_embedding"), imagePE: try g.input("image_pe"),
+                           pointEmbedding: try g.input("point_embedding"))
+            try g.check(q, against: "queries")
+            try g.check(k, against: "keys")
+        }
+    }
+
+    /// Two prompts; multimask true and false. `mask_decoder` shares one image embedding between the
+    /// prompts (MedSAM's repeat rule), `mask_decoder_small` has one embedding per prompt.
+    func testMaskDecoderMultimaskAndSingle() throws {
+        for name in ["mask_decoder_small", "mask_decoder"] {
+            let g = try Golden("layers/" + name)
+            let t = g.config["transformer"] as! [String: Any]
+            let cfg = MaskDecoder.Configuration(
+                transformerDim: g.int("transformer_dim"), numMultimaskOutputs: g.int("num_multimask_outputs"),
+                iouHeadDepth: g.int("iou_head_depth"), iouHeadHiddenDim: g.int("iou_head_hidden_dim"),
+                transformerDepth: (t["depth"] as! NSNumber).intValue, transformerHeads: (t["num_heads"] as! NSNumber).intValue,
+                transformerMLPDim: (t["mlp_dim"] as! NSNumber).intValue)
+            let decoder = try MaskDecoder(g.scope, configuration: cfg)
+            let images = try g.input("image_embeddings"), sparse = try g.input("sparse_prompt_embeddings")
+            let dense = try g.input("dense_prompt_embeddings"), pe = try g.input("image_pe")
+            let n = sparse.shape[0]
+            func item(_ t: Tensor, _ i: Int) -> Tensor {
+                let b = t.shape[0] == 1 ? 0 : i
+                let per = t.count / t.shape[0]
+                return Tensor(shape: [1] + t.shape.dropFirst(), scalars: t.scalars[(b * per)..<((b + 1) * per)])
+            }
+            for multimask in [false, true] {
+                let outs = (0..<n).map { i in
+                    decoder(imageEmbedding: item(images, i), imagePE: pe, sparse: item(sparse, i), dense: item(dense, i),
+                            multimaskOutput: multimask)
+                }
+                let suffix = multimask ? "multimask_true" : "multimask_false"
+                try g.check(Tensor.concatenate(outs.map { $0.masks.reshaped([1] + $0.masks.shape) }, axis: 0), against: "masks_" + suffix)
+                let iou = outs.flatMap(\.iouPredictions)
+                try g.check(Tensor(shape: [n, iou.count / n], scalars: iou), against: "iou_" + suffix)
+            }
+        }
+    }
+}
