@@ -6,10 +6,9 @@ import Foundation
 ///
 /// The three code paths of OpenCV are reproduced:
 /// - **integer downscale** (`1/(dw/sw)` and `1/(dh/sh)` integers within `DBL_EPSILON`):
-///   block mean. For 2×2 on UInt8 OpenCV's SIMD kernel computes `(sum + 2) >> 2`
-///   for the first `⌊w/8⌋·8` outputs of a row (C = 1), `⌊w/48⌋·48` (C = 3) or `⌊w/16⌋·16` (C = 4),
-///   and the scalar tail rounds `Float(sum)·0.25` half-to-even, like `saturate_cast`.
-///   Other factors: `round_half_even(Float(sum) · (1/area))`.
+///   block mean. For 2×2 on UInt8: `(sum + 2) >> 2` (round half up) for every output — verified
+///   against opencv-python 5.0 for widths that are not multiples of the SIMD width, too.
+///   Other factors: `round_half_even(Float(sum) · (1/area))` (`saturate_cast<uchar>(sum*scale)`).
 /// - **generic downscale** (both scales ≥ 1): area-coverage weights in Float (OpenCV's
 ///   `computeResizeAreaTab`), accumulated row by row in Float, rounded half-to-even.
 /// - **upscale on any axis**: bilinear taps with area coefficients
@@ -135,23 +134,15 @@ public enum AreaResize {
         return out
     }
 
-    /// 2×2 UInt8 block mean: SIMD part `(sum+2)>>2`, scalar tail `round_half_even(sum·0.25)`.
+    /// 2×2 UInt8 block mean `(sum+2)>>2`.
     static func fastArea2x2(_ src: UnsafeBufferPointer<UInt8>, _ g: Geometry, _ cn: Int) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: g.dw * g.dh * cn)
         let rowLen = g.sw * cn
         let w = (g.sw / 2) * cn          // OpenCV's dwidth1, in elements
-        let vec: Int
-        switch cn {
-        case 1: vec = (w / 8) * 8
-        case 3: vec = (w / 48) * 48
-        case 4: vec = (w / 16) * 16
-        default: vec = 0
-        }
         for dy in 0..<g.dh {
             let y0 = dy * 2
             let full = y0 + 2 <= g.sh
             let wRow = full ? w : 0
-            let vRow = full ? vec : 0
             for e in 0..<(g.dw * cn) {
                 let dx = e / cn, k = e % cn
                 let o = dy * g.dw * cn + e
@@ -159,11 +150,7 @@ public enum AreaResize {
                     let a = (y0) * rowLen + (2 * dx) * cn + k
                     let b = a + rowLen
                     let sum = Int(src[a]) + Int(src[a + cn]) + Int(src[b]) + Int(src[b + cn])
-                    if e < vRow {
-                        out[o] = UInt8((sum + 2) >> 2)
-                    } else {
-                        out[o] = saturateU8(Float(sum) * 0.25)
-                    }
+                    out[o] = UInt8((sum + 2) >> 2)
                 } else {
                     var sum = 0, count = 0
                     for yy in 0..<2 where y0 + yy < g.sh {
