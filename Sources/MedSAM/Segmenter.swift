@@ -208,22 +208,26 @@ public final class Segmenter: Sendable {
         let (w, h) = (embedding.width, embedding.height)
         // Validate everything before running anything.
         let modelPrompts = try prompts.enumerated().map { i, p in try modelPrompt(p, index: i, width: w, height: h) }
-        return try modelPrompts.map { prompt in
-            let (sparse, dense) = promptEncoder(prompt)
-            let out = maskDecoder(imageEmbedding: embedding.tensor, imagePE: imagePE, sparse: sparse, dense: dense,
-                                  multimaskOutput: false)
-            let side = out.masks.shape[1]
-            let logits = out.masks.reshaped([1, 1, side, out.masks.shape[2]])
-            let post: (probabilities: Tensor, masks: [UInt8])
-            switch model {
-            case .medSAM:
-                post = try MedSAMTransform(originalHeight: h, originalWidth: w, imageSize: inputSize).postprocess(lowResLogits: logits)
-            case .liteMedSAM:
-                post = try LiteMedSAMTransform(originalHeight: h, originalWidth: w, imageSize: inputSize).postprocess(lowResLogits: logits)
-            }
-            return Segmentation(width: w, height: h, mask: post.masks, probabilities: post.probabilities.reshaped([h, w]),
-                                lowResLogits: out.masks.reshaped([side, out.masks.shape[2]]), iouScore: out.iouPredictions[0])
+        return try modelPrompts.map { try decode(embedding, prompt: $0) }
+    }
+
+    /// Prompt encoder + mask decoder + the model's post-processing for one model-frame prompt.
+    func decode(_ embedding: ImageEmbedding, prompt: Prompt) throws -> Segmentation {
+        let (w, h) = (embedding.width, embedding.height)
+        let (sparse, dense) = promptEncoder(prompt)
+        let out = maskDecoder(imageEmbedding: embedding.tensor, imagePE: imagePE, sparse: sparse, dense: dense,
+                              multimaskOutput: false)
+        let (mh, mw) = (out.masks.shape[1], out.masks.shape[2])
+        let logits = out.masks.reshaped([1, 1, mh, mw])
+        let post: (probabilities: Tensor, masks: [UInt8])
+        switch model {
+        case .medSAM:
+            post = try MedSAMTransform(originalHeight: h, originalWidth: w, imageSize: inputSize).postprocess(lowResLogits: logits)
+        case .liteMedSAM:
+            post = try LiteMedSAMTransform(originalHeight: h, originalWidth: w, imageSize: inputSize).postprocess(lowResLogits: logits)
         }
+        return Segmentation(width: w, height: h, mask: post.masks, probabilities: post.probabilities.reshaped([h, w]),
+                            lowResLogits: out.masks.reshaped([mh, mw]), iouScore: out.iouPredictions[0])
     }
 
     /// Embeds `image` and segments every box on it (the embedding is computed once).
