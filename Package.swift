@@ -31,6 +31,7 @@ let package = Package(
         .library(name: "Preprocess", targets: ["Preprocess"]),
         .library(name: "Metrics", targets: ["Metrics"]),
         .library(name: "MedSAM", targets: ["MedSAM"]),
+        .library(name: "MedicalIO", targets: ["MedicalIO"]),
     ],
     dependencies: [
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
@@ -50,6 +51,19 @@ let package = Package(
             name: "MedSAM",
             dependencies: ["Tensor", "NN", "ImageEncoder", "PromptEncoder", "MaskDecoder", "Preprocess", "Metrics"]
         ),
+        .systemLibrary(name: "CZlibIO", path: "Sources/CZlibIO", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(
+            name: "CTurboJPEG", path: "Sources/CTurboJPEG", pkgConfig: "libturbojpeg",
+            providers: [.apt(["libturbojpeg0-dev"])]
+        ),
+        .target(
+            name: "MedicalIO",
+            dependencies: [
+                "Preprocess", "CZlibIO", "CPNG", "CTurboJPEG",
+                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+            ]
+        ),
         .target(name: "TestSupport", dependencies: ["Tensor", "NN"], path: "Tests/TestSupport"),
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "TestSupport"]),
         .testTarget(name: "NNTests", dependencies: ["NN", "TestSupport"]),
@@ -59,6 +73,7 @@ let package = Package(
         ),
         .testTarget(name: "PreprocessTests", dependencies: ["Preprocess", "TestSupport"]),
         .testTarget(name: "MetricsTests", dependencies: ["Metrics", "TestSupport"]),
+        .testTarget(name: "MedicalIOTests", dependencies: ["MedicalIO", "TestSupport"]),
         .testTarget(name: "MedSAMTests", dependencies: ["MedSAM", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
