@@ -1,0 +1,80 @@
+// The Swift side of Benchmarks/compare: times one model's stages in this process and prints
+// one JSON object per line (engine, model, stage, threads, seconds, peak RSS).
+//
+//   medsam-bench --model medsam|lite [--threads N] [--repeats R] [--stages encoder,decoder,pipeline,boxes10,volume]
+import Dispatch
+import Foundation
+import MedSAM
+import BenchSupport
+
+var model = ModelKind.liteMedSAM
+var threads = 2
+var repeats = 3
+var stages = ["encoder", "decoder", "segment1", "boxes10", "pipeline"]
+var volumeSlices = [5, 10, 20]
+var args = CommandLine.arguments.dropFirst().makeIterator()
+while let a = args.next() {
+    switch a {
+    case "--model": model = args.next() == "medsam" ? .medSAM : .liteMedSAM
+    case "--threads": threads = Int(args.next() ?? "") ?? threads
+    case "--repeats": repeats = Int(args.next() ?? "") ?? repeats
+    case "--stages": stages = (args.next() ?? "").split(separator: ",").map(String.init)
+    case "--volume-slices": volumeSlices = (args.next() ?? "").split(separator: ",").compactMap { Int($0) }
+    default:
+        FileHandle.standardError.write("unknown argument \(a)\n".data(using: .utf8)!)
+        exit(2)
+    }
+}
+ComputeThreads.set(threads)
+
+func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) * 1e-9 }
+
+@MainActor func emit(_ stage: String, _ times: [Double], extra: [String: Any] = [:]) {
+    let sorted = times.sorted()
+    let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+    var o: [String: Any] = ["engine": "swift", "model": model == .medSAM ? "medsam" : "lite", "stage": stage,
+                            "threads": threads, "seconds_median": median, "seconds_min": sorted[0],
+                            "runs": times, "peak_rss_mb": BenchInputs.peakRSSMiB()]
+    for (k, v) in extra { o[k] = v }
+    let data = try! JSONSerialization.data(withJSONObject: o, options: [.sortedKeys])
+    FileHandle.standardOutput.write(data + Data("\n".utf8))
+}
+
+func time(_ n: Int, warmup: Int = 0, _ body: () throws -> Void) rethrows -> [Double] {
+    for _ in 0..<warmup { try body() }
+    var out: [Double] = []
+    for _ in 0..<n {
+        let t0 = now()
+        try body()
+        out.append(now() - t0)
+    }
+    return out
+}
+
+do {
+    let t0 = now()
+    let c = try BenchCase(model)  // loads weights and runs the encoder once (warm-up)
+    let setup = now() - t0
+    FileHandle.standardError.write("[\(model.rawValue)] weights: \(c.weights), setup+first encode \(String(format: "%.2f", setup)) s\n".data(using: .utf8)!)
+    for s in stages {
+        switch s {
+        case "encoder": emit("encoder", time(repeats) { _ = c.encoder() })
+        case "decoder": emit("decoder", time(max(repeats, 10), warmup: 2) { _ = c.decoder() })
+        case "segment1": emit("segment1", try time(max(repeats, 10), warmup: 1) { _ = try c.segmentOneBox() })
+        case "boxes10": emit("boxes10", try time(max(repeats, 5), warmup: 1) { _ = try c.segmentTenBoxes() })
+        case "pipeline": emit("pipeline", try time(repeats) { _ = try c.pipeline() })
+        case "volume":
+            let maxN = volumeSlices.max() ?? 20
+            let (images, box) = try BenchInputs.volume(slices: maxN)
+            for n in volumeSlices {
+                let sub = Array(images.prefix(n))
+                emit("volume\(n)", try time(max(1, repeats / 2)) { _ = try c.volumeLoop(sub, box: box) }, extra: ["slices": n])
+            }
+        default:
+            FileHandle.standardError.write("unknown stage \(s)\n".data(using: .utf8)!)
+        }
+    }
+} catch {
+    FileHandle.standardError.write("error: \(error)\n".data(using: .utf8)!)
+    exit(1)
+}
