@@ -87,6 +87,12 @@ def write_valid():
     }
     torch.save(wrapped, out("wrapped.pth"))
     torch.save(small, out("proto4.pth"), pickle_protocol=4)
+    # The same records re-zipped with deflate (as a user's zip tool might): still readable.
+    src = io.BytesIO()
+    torch.save(small, src)
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(out("deflated.pth"), "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            zout.writestr(info.filename.replace("archive/", "deflated/"), zin.read(info))
     torch.save(small, out("legacy.pth"), _use_new_zipfile_serialization=False)
 
     from safetensors.torch import save_file

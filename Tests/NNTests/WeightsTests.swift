@@ -115,6 +115,12 @@ final class WeightsTests: XCTestCase {
         XCTAssertEqual(sd["a.weight"]?.scalars, arange([2, 3]))
     }
 
+    func testDeflatedArchive() throws {
+        let sd = try load("deflated.pth")
+        XCTAssertEqual(sd.keys, ["a.weight", "a.bias", "bn.num_batches_tracked"])
+        XCTAssertEqual(sd["a.weight"]?.scalars, arange([2, 3]))
+    }
+
     func testHandMadeCheckpointMatchesTorch() throws {
         // make_weights.py asserts torch.load gives these values for the same file.
         let sd = try load("crafted_ok.pth")
@@ -139,6 +145,9 @@ final class WeightsTests: XCTestCase {
             $0 == .missingStorage(key: "7", entry: "hostile_missing_storage/data/7")
         }
         assertError(try self.load("hostile_complex.pth")) { $0 == .unsupportedStorage("torch.ComplexFloatStorage") }
+        XCTAssertEqual(CheckpointError.unknownOpcode(opcode: 0x49, offset: 11).description,
+                       "unsupported pickle opcode 0x49 ('I') at byte 11")
+        XCTAssertTrue(CheckpointError.forbiddenGlobal(module: "os", name: "system").description.contains("os.system"))
         assertError(try self.load("does_not_exist.pth")) { if case .notFound = $0 { return true }; return false }
     }
 

@@ -63,8 +63,9 @@ public enum CheckpointError: Error, Sendable, Equatable, CustomStringConvertible
         case .missingDataPickle(let p): return "\(p) is a zip but has no '…/data.pkl' record (not a torch.save file)"
         case .missingStorage(let k, let e): return "storage '\(k)' is referenced but record '\(e)' is missing"
         case .unknownOpcode(let op, let off):
-            return String(format: "unsupported pickle opcode 0x%02x ('%@') at byte %d", op,
-                          (op >= 0x20 && op < 0x7F) ? String(UnicodeScalar(op)) : "?", off)
+            let hex = String(op, radix: 16)
+            let ch = (op >= 0x20 && op < 0x7F) ? " ('\(Character(UnicodeScalar(op)))')" : ""
+            return "unsupported pickle opcode 0x\(hex.count < 2 ? "0" + hex : hex)\(ch) at byte \(off)"
         case .malformedPickle(let r, let off): return "malformed pickle at byte \(off): \(r)"
         case .forbiddenGlobal(let m, let n):
             return "pickle refers to forbidden global '\(m).\(n)'; only state-dict globals are allowed (nothing was executed)"
