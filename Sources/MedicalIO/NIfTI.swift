@@ -77,10 +77,12 @@ public struct NIfTIImage: Sendable {
                     do { needed = try Self.dataEnd(ByteReader(bytes: Array(out[0..<352]), file: file), file: file, limits: limits) }
                     catch { headerError = error; return true }
                 }
-                if let n = needed, out.count >= n { out.removeSubrange(n...); return true }
+                // Inflate to the stream's end so zlib checks the gzip CRC; stop only on runaway trailing data.
+                if let n = needed, out.count > n + (1 << 20) { return true }
                 return false
             }
             if let e = headerError { throw e }
+            if let n = needed, bytes.count > n { bytes.removeSubrange(n...) }
         }
         return try parseUncompressed(bytes, file: file, limits: limits)
     }
