@@ -72,4 +72,16 @@ final class ImageEncoderViTTests: XCTestCase {
         let encoder = try ImageEncoderViT(g.scope, configuration: cfg)
         try g.check(encoder(try g.input("image")), against: "y")
     }
+
+    /// The full MedSAM ViT-B encoder (89.7 M generated weights, real key names and shapes) on a
+    /// 1024² input against PyTorch: every block, 25-window padding, global attention in chunks, neck.
+    func testFullViTBEncoderAgainstPyTorch() throws {
+        let g = try Golden("models/vitb_image_encoder")
+        let loader = WeightLoader(DeterministicWeights())
+        let encoder = try ImageEncoderViT(loader.scope("image_encoder"), configuration: .vitB)
+        let out = encoder(try g.input("image"))
+        XCTAssertEqual(out.shape, [1, 256, 64, 64])
+        XCTAssertTrue(out.isFinite)
+        try g.check(out, against: "y")
+    }
 }
