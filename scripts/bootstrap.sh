@@ -6,6 +6,9 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 need=()
 pkg-config --exists openblas 2>/dev/null || need+=(libopenblas-dev)
+pkg-config --exists zlib 2>/dev/null || need+=(zlib1g-dev)              # MedicalIO: gzip/npz
+pkg-config --exists libpng 2>/dev/null || need+=(libpng-dev)            # MedicalIO: PNG
+pkg-config --exists libturbojpeg 2>/dev/null || need+=(libturbojpeg0-dev) # MedicalIO: JPEG
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 command -v unzip >/dev/null 2>&1 || need+=(unzip)
 if [ ${#need[@]} -gt 0 ]; then
