@@ -37,12 +37,13 @@ let package = Package(
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
     ],
     targets: blasTargets + [
-        .target(name: "Tensor", dependencies: blasDependency),
+        .target(name: "CKernels", path: "Sources/CKernels"),
+        .target(name: "Tensor", dependencies: blasDependency + ["CKernels"]),
         .target(
             name: "NN",
             dependencies: ["Tensor", .product(name: "ZIPFoundation", package: "ZIPFoundation")]
         ),
-        .target(name: "ImageEncoder", dependencies: ["Tensor", "NN"]),
+        .target(name: "ImageEncoder", dependencies: ["Tensor", "NN", "CKernels"]),
         .target(name: "PromptEncoder", dependencies: ["Tensor", "NN"]),
         .target(name: "MaskDecoder", dependencies: ["Tensor", "NN"]),
         .target(name: "Preprocess", dependencies: ["Tensor"]),

@@ -1,3 +1,4 @@
+import CKernels
 import NN
 import Tensor
 
@@ -247,8 +248,6 @@ public struct ViTAttention: Sendable {
         var attended = Tensor(uninitializedShape: [b, h, w, dim])
         let scale = 1 / Float(headDim).squareRoot()
         let scratchCount = AttentionKernel.scratchCount(queries: tokens, keys: tokens)
-        var scratch = [Float](repeating: 0, count: scratchCount)
-        let useRel = relH != nil
         // Tables gathered at load time serve the grid the block was built for; other grids
         // (SAM at another resolution) gather, and if needed resize, on the fly.
         var gatheredH = relH, gatheredW = relW
@@ -256,52 +255,51 @@ public struct ViTAttention: Sendable {
             gatheredH = Self.gather(th, q: h, k: h)
             gatheredW = Self.gather(tw, q: w, k: w)
         }
-        var relHBuf = [Float](repeating: 0, count: useRel ? tokens * h : 0)
-        var relWBuf = [Float](repeating: 0, count: useRel ? tokens * w : 0)
-        let d = headDim, ld = 3 * dim
-        packed.withUnsafeBufferPointer { p in
-            attended.withUnsafeMutableBufferPointer { o in
-                scratch.withUnsafeMutableBufferPointer { s in
-                    relHBuf.withUnsafeMutableBufferPointer { rh in
-                        relWBuf.withUnsafeMutableBufferPointer { rw in
-                            for bi in 0..<b {
-                                for head in 0..<numHeads {
-                                    let base = p.baseAddress! + bi * tokens * ld + head * d
-                                    let q = base, k = base + dim, v = base + 2 * dim
-                                    var modifier: AttentionKernel.ScoreModifier? = nil
-                                    if let relH = gatheredH, let relW = gatheredW {
-                                        computeRelativeTerms(q: q, ldq: ld, h: h, w: w, relH: relH, relW: relW,
-                                                             outH: rh.baseAddress!, outW: rw.baseAddress!)
-                                        let rhp = SendablePointer(rh.baseAddress!), rwp = SendablePointer(rw.baseAddress!)
-                                        modifier = { rows, scores, ldS in
-                                            let sp = SendablePointer(scores)
-                                            Parallel.forRanges(rows.count, minimumPerThread: max(1, 8192 / max(ldS, 1))) { rr in
-                                                for r in rr {
-                                                    let i = rows.lowerBound + r
-                                                    let row = sp.pointer + r * ldS
-                                                    let hterms = rhp.pointer + i * h
-                                                    let wterms = rwp.pointer + i * w
-                                                    for kh in 0..<h {
-                                                        let t = hterms[kh]
-                                                        let seg = row + kh * w
-                                                        for kw in 0..<w { seg[kw] += t + wterms[kw] }
-                                                    }
-                                                }
-                                            }
-                                        }
+        let useRel = gatheredH != nil
+        let d = headDim, ld = 3 * dim, heads = numHeads
+        packed.withUnsafeBufferPointer { pbuf in
+        attended.withUnsafeMutableBufferPointer { obuf in
+        let pp = SendablePointer(UnsafeMutablePointer(mutating: pbuf.baseAddress!))
+        let op = SendablePointer(obuf.baseAddress!)
+        // (window, head) jobs are independent: they are spread over the threads, each job's GEMMs
+        // then run single-threaded. A single job (one head) parallelises inside instead.
+        Parallel.forRanges(b * heads, minimumPerThread: 1) { jobs in
+            var scratch = [Float](repeating: 0, count: scratchCount)
+            var relHBuf = [Float](repeating: 0, count: useRel ? tokens * h : 0)
+            var relWBuf = [Float](repeating: 0, count: useRel ? tokens * w : 0)
+            scratch.withUnsafeMutableBufferPointer { s in
+                relHBuf.withUnsafeMutableBufferPointer { rh in
+                    relWBuf.withUnsafeMutableBufferPointer { rw in
+                        for job in jobs {
+                            let bi = job / heads, head = job % heads
+                            let base = pp.pointer + bi * tokens * ld + head * d
+                            let q = base, k = base + dim, v = base + 2 * dim
+                            var modifier: AttentionKernel.ScoreModifier? = nil
+                            if let relH = gatheredH, let relW = gatheredW {
+                                computeRelativeTerms(q: q, ldq: ld, h: h, w: w, relH: relH, relW: relW,
+                                                     outH: rh.baseAddress!, outW: rw.baseAddress!)
+                                let rhp = SendablePointer(rh.baseAddress!), rwp = SendablePointer(rw.baseAddress!)
+                                modifier = { rows, scores, ldS in
+                                    let sp = SendablePointer(scores)
+                                    Parallel.forRanges(rows.count, minimumPerThread: max(1, 8192 / max(ldS, 1))) { rr in
+                                        let i = rows.lowerBound + rr.lowerBound
+                                        mk_add_relpos(sp.pointer + rr.lowerBound * ldS, rr.count, ldS,
+                                                      rhp.pointer + i * h, rwp.pointer + i * w, h, w)
                                     }
-                                    AttentionKernel.run(
-                                        queries: tokens, keys: tokens, qkDim: d, vDim: d,
-                                        q: q, ldq: ld, k: k, ldk: ld, v: v, ldv: ld,
-                                        out: o.baseAddress! + bi * tokens * dim + head * d, ldo: dim,
-                                        scale: scale, scratch: s.baseAddress!, scratchCount: scratchCount,
-                                        modifier: modifier)
                                 }
                             }
+                            AttentionKernel.run(
+                                queries: tokens, keys: tokens, qkDim: d, vDim: d,
+                                q: q, ldq: ld, k: k, ldk: ld, v: v, ldv: ld,
+                                out: op.pointer + bi * tokens * dim + head * d, ldo: dim,
+                                scale: scale, scratch: s.baseAddress!, scratchCount: scratchCount,
+                                modifier: modifier)
                         }
                     }
                 }
             }
+        }
+        }
         }
         return proj(attended)
     }

@@ -1,3 +1,4 @@
+import CKernels
 /// 2-D convolutions on NCHW tensors (PyTorch layouts and semantics).
 extension Tensor {
     /// `F.conv2d(self, weight, bias, stride, padding, groups=groups)`.
@@ -20,7 +21,7 @@ extension Tensor {
         let ow = (w + 2 * pw - kw) / sw + 1
         precondition(oh > 0 && ow > 0, "conv2d output would be empty for input \(shape)")
 
-        if groups == cin && groups == cout && cinG == 1 {
+        if groups == cin && groups == cout && cinG == 1 && kh == kw && sh == sw && ph == pw {
             return depthwiseConv2d(weight: weight, bias: bias, stride: stride, padding: padding)
         }
         var out = Tensor(uninitializedShape: [n, cout, oh, ow])
@@ -75,28 +76,8 @@ extension Tensor {
                     Parallel.forRanges(n * c, minimumPerThread: 1) { r in
                         for plane in r {
                             let ch = plane % c
-                            let src = px.pointer + plane * h * w
-                            let k = pw8.pointer + ch * kh * kw
-                            let dst = po.pointer + plane * oh * ow
-                            let b0 = biasValues?[ch] ?? 0
-                            for oy in 0..<oh {
-                                let iy0 = oy * sh - ph
-                                for ox in 0..<ow {
-                                    let ix0 = ox * sw - pw
-                                    var acc: Float = b0
-                                    for ky in 0..<kh {
-                                        let iy = iy0 + ky
-                                        if iy < 0 || iy >= h { continue }
-                                        let row = src + iy * w
-                                        for kx in 0..<kw {
-                                            let ix = ix0 + kx
-                                            if ix < 0 || ix >= w { continue }
-                                            acc += row[ix] * k[ky * kw + kx]
-                                        }
-                                    }
-                                    dst[oy * ow + ox] = acc
-                                }
-                            }
+                            mk_depthwise_plane(px.pointer + plane * h * w, po.pointer + plane * oh * ow, h, w,
+                                               pw8.pointer + ch * kh * kw, kh, sh, ph, biasValues?[ch] ?? 0, oh, ow)
                         }
                     }
                 }

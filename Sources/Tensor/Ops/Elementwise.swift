@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// Elementwise math. In-place variants (`mutating`) avoid allocations on the hot path.
@@ -28,10 +29,7 @@ extension Tensor {
         withUnsafeMutableBufferPointer { buf in
             let p = SendablePointer(buf.baseAddress!)
             Parallel.forRanges(n, minimumPerThread: 1 << 14) { r in
-                for i in r {
-                    let x = p[i]
-                    p[i] = 0.5 * x * (1 + erff(x * 0.70710678118654752440))
-                }
+                mk_gelu(p.pointer + r.lowerBound, r.count)
             }
         }
     }
@@ -40,7 +38,15 @@ extension Tensor {
     public mutating func applyReLU() { apply { max($0, 0) } }
 
     /// Logistic sigmoid in place.
-    public mutating func applySigmoid() { apply { 1 / (1 + expf(-$0)) } }
+    public mutating func applySigmoid() {
+        let n = count
+        withUnsafeMutableBufferPointer { buf in
+            let p = SendablePointer(buf.baseAddress!)
+            Parallel.forRanges(n, minimumPerThread: 1 << 14) { r in
+                mk_sigmoid(p.pointer + r.lowerBound, r.count)
+            }
+        }
+    }
 
     /// GELU (exact erf) as a new tensor.
     public func gelu() -> Tensor { var t = self; t.applyGELU(); return t }
@@ -56,7 +62,7 @@ extension Tensor {
         withUnsafeMutableBufferPointer { buf in
             let p = SendablePointer(buf.baseAddress!)
             Parallel.forRanges(rows, minimumPerThread: max(1, 8192 / max(cols, 1))) { r in
-                for row in r { softmaxRow(p.pointer + row * cols, cols) }
+                softmaxRows(p.pointer + r.lowerBound * cols, rows: r.count, columns: cols, stride: cols)
             }
         }
     }
@@ -146,15 +152,12 @@ extension Tensor {
 /// Numerically stable softmax of one contiguous row, in place.
 @inlinable
 public func softmaxRow(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
-    if n == 0 { return }
-    var m = -Float.infinity
-    for j in 0..<n { m = max(m, p[j]) }
-    var s: Float = 0
-    for j in 0..<n {
-        let e = expf(p[j] - m)
-        p[j] = e
-        s += e
-    }
-    let inv = 1 / s
-    for j in 0..<n { p[j] *= inv }
+    softmaxRows(p, rows: 1, columns: n, stride: n)
+}
+
+/// Softmax of `rows` rows (row stride `stride`), in place; vectorised.
+@inlinable
+public func softmaxRows(_ p: UnsafeMutablePointer<Float>, rows: Int, columns: Int, stride: Int) {
+    if rows == 0 || columns == 0 { return }
+    mk_softmax_rows(p, rows, columns, stride)
 }

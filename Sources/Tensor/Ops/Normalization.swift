@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// Normalisations (PyTorch semantics: biased variance, eps inside the square root).
@@ -7,29 +8,20 @@ extension Tensor {
         var out = Tensor(uninitializedShape: shape)
         let cols = shape.last ?? 1
         let rows = cols == 0 ? 0 : count / cols
-        let wv = weight?.scalars, bv = bias?.scalars
-        if let wv { precondition(wv.count == cols, "layer norm weight \(wv.count) for \(cols)") }
+        precondition(weight == nil || weight!.count == cols, "layer norm weight for \(cols) columns")
+        precondition((weight == nil) == (bias == nil), "layer norm needs both weight and bias, or neither")
+        // The storages stay alive with `weight` and `bias` for the whole call.
+        let wv: UnsafeMutablePointer<Float>? = weight?.storage.pointer
+        let bv: UnsafeMutablePointer<Float>? = bias?.storage.pointer
         withUnsafeBufferPointer { x in
             out.withUnsafeMutableBufferPointer { o in
                 let px = SendablePointer(UnsafeMutablePointer(mutating: x.baseAddress!))
                 let po = SendablePointer(o.baseAddress!)
+                let pw = wv.map { SendablePointer($0) }
+                let pb = bv.map { SendablePointer($0) }
                 Parallel.forRanges(rows, minimumPerThread: max(1, 16384 / max(cols, 1))) { r in
-                    for row in r {
-                        let src = px.pointer + row * cols
-                        let dst = po.pointer + row * cols
-                        var mean: Float = 0
-                        for j in 0..<cols { mean += src[j] }
-                        mean /= Float(cols)
-                        var variance: Float = 0
-                        for j in 0..<cols { let d = src[j] - mean; variance += d * d }
-                        variance /= Float(cols)
-                        let inv = 1 / (variance + eps).squareRoot()
-                        if let wv, let bv {
-                            for j in 0..<cols { dst[j] = (src[j] - mean) * inv * wv[j] + bv[j] }
-                        } else {
-                            for j in 0..<cols { dst[j] = (src[j] - mean) * inv }
-                        }
-                    }
+                    mk_layernorm_rows(px.pointer + r.lowerBound * cols, po.pointer + r.lowerBound * cols, r.count, cols,
+                                      pw?.pointer, pb?.pointer, eps)
                 }
             }
         }

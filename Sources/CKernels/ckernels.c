@@ -1,0 +1,364 @@
+// Vectorised kernels with run-time dispatch (see include/ckernels.h).
+#include "ckernels.h"
+
+#include <math.h>
+#include <string.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#define MK_X86 1
+#include <immintrin.h>
+#endif
+
+// ---------------------------------------------------------------------------------------------
+// Portable scalar versions (also the reference for the vector paths).
+
+// erfc for z >= 0 (Numerical Recipes' erfcc, fractional error < 1.2e-7).
+static inline float mk_erfc_pos(float z) {
+    float t = 1.0f / (1.0f + 0.5f * z);
+    float poly = -1.26551223f + t * (1.00002368f + t * (0.37409196f + t * (0.09678418f +
+                 t * (-0.18628806f + t * (0.27886807f + t * (-1.13520398f + t * (1.48851587f +
+                 t * (-0.82215223f + t * 0.17087277f))))))));
+    return t * expf(-z * z + poly);
+}
+
+static inline float mk_gelu1(float x) {
+    float z = fabsf(x) * 0.70710678118654752f;
+    float half_erfc = 0.5f * mk_erfc_pos(z);
+    return x >= 0 ? x - x * half_erfc : x * half_erfc;
+}
+
+static void softmax_scalar(float *x, ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t ld) {
+    for (ptrdiff_t r = 0; r < rows; r++) {
+        float *p = x + r * ld;
+        float m = -INFINITY;
+        for (ptrdiff_t j = 0; j < cols; j++) m = p[j] > m ? p[j] : m;
+        float s = 0;
+        for (ptrdiff_t j = 0; j < cols; j++) { p[j] = expf(p[j] - m); s += p[j]; }
+        float inv = 1.0f / s;
+        for (ptrdiff_t j = 0; j < cols; j++) p[j] *= inv;
+    }
+}
+
+static void layernorm_scalar(const float *x, float *y, ptrdiff_t rows, ptrdiff_t cols,
+                             const float *w, const float *b, float eps) {
+    for (ptrdiff_t r = 0; r < rows; r++) {
+        const float *s = x + r * cols;
+        float *d = y + r * cols;
+        float mean = 0;
+        for (ptrdiff_t j = 0; j < cols; j++) mean += s[j];
+        mean /= (float)cols;
+        float var = 0;
+        for (ptrdiff_t j = 0; j < cols; j++) { float t = s[j] - mean; var += t * t; }
+        var /= (float)cols;
+        float inv = 1.0f / sqrtf(var + eps);
+        for (ptrdiff_t j = 0; j < cols; j++) {
+            float v = (s[j] - mean) * inv;
+            d[j] = w ? v * w[j] + b[j] : v;
+        }
+    }
+}
+
+static void relpos_scalar(float *scores, ptrdiff_t rows, ptrdiff_t ld, const float *relh, const float *relw,
+                          ptrdiff_t kh, ptrdiff_t kw) {
+    for (ptrdiff_t r = 0; r < rows; r++) {
+        float *row = scores + r * ld;
+        const float *h = relh + r * kh, *wv = relw + r * kw;
+        for (ptrdiff_t i = 0; i < kh; i++) {
+            float t = h[i];
+            float *seg = row + i * kw;
+            for (ptrdiff_t j = 0; j < kw; j++) seg[j] += t + wv[j];
+        }
+    }
+}
+
+static void depthwise_scalar(const float *x, float *out, ptrdiff_t h, ptrdiff_t w, const float *kernel,
+                             ptrdiff_t k, ptrdiff_t s, ptrdiff_t p, float bias, ptrdiff_t oh, ptrdiff_t ow) {
+    for (ptrdiff_t oy = 0; oy < oh; oy++) {
+        for (ptrdiff_t ox = 0; ox < ow; ox++) {
+            float acc = bias;
+            for (ptrdiff_t ky = 0; ky < k; ky++) {
+                ptrdiff_t iy = oy * s - p + ky;
+                if (iy < 0 || iy >= h) continue;
+                for (ptrdiff_t kx = 0; kx < k; kx++) {
+                    ptrdiff_t ix = ox * s - p + kx;
+                    if (ix < 0 || ix >= w) continue;
+                    acc += x[iy * w + ix] * kernel[ky * k + kx];
+                }
+            }
+            out[oy * ow + ox] = acc;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// AVX2 + FMA versions.
+
+#ifdef MK_X86
+#define MK_AVX2 __attribute__((target("avx2,fma")))
+
+// exp (Cephes polynomial, as in the classic avx_mathfun), ~1 ulp over the clamped range.
+MK_AVX2 static inline __m256 mk_exp256(__m256 x) {
+    const __m256 hi = _mm256_set1_ps(88.3762626647949f), lo = _mm256_set1_ps(-88.3762626647949f);
+    x = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
+    __m256 fx = _mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), _mm256_set1_ps(0.5f));
+    fx = _mm256_floor_ps(fx);
+    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
+    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), x);
+    __m256 z = _mm256_mul_ps(x, x);
+    __m256 y = _mm256_set1_ps(1.9875691500E-4f);
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507E-3f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073E-3f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894E-2f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459E-1f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201E-1f));
+    y = _mm256_fmadd_ps(y, z, _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
+    __m256i e = _mm256_cvttps_epi32(fx);
+    e = _mm256_slli_epi32(_mm256_add_epi32(e, _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
+}
+
+MK_AVX2 static inline float mk_hsum256(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+    return _mm_cvtss_f32(s);
+}
+
+MK_AVX2 static inline float mk_hmax256(__m256 v) {
+    __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_max_ss(s, _mm_shuffle_ps(s, s, 1));
+    return _mm_cvtss_f32(s);
+}
+
+MK_AVX2 static void softmax_avx2(float *x, ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t ld) {
+    for (ptrdiff_t r = 0; r < rows; r++) {
+        float *p = x + r * ld;
+        ptrdiff_t j = 0;
+        __m256 vm = _mm256_set1_ps(-INFINITY);
+        for (; j + 8 <= cols; j += 8) vm = _mm256_max_ps(vm, _mm256_loadu_ps(p + j));
+        float m = mk_hmax256(vm);
+        for (; j < cols; j++) m = p[j] > m ? p[j] : m;
+        __m256 vmax = _mm256_set1_ps(m), vs = _mm256_setzero_ps();
+        j = 0;
+        for (; j + 8 <= cols; j += 8) {
+            __m256 e = mk_exp256(_mm256_sub_ps(_mm256_loadu_ps(p + j), vmax));
+            _mm256_storeu_ps(p + j, e);
+            vs = _mm256_add_ps(vs, e);
+        }
+        float s = mk_hsum256(vs);
+        for (; j < cols; j++) { p[j] = expf(p[j] - m); s += p[j]; }
+        float inv = 1.0f / s;
+        __m256 vinv = _mm256_set1_ps(inv);
+        j = 0;
+        for (; j + 8 <= cols; j += 8) _mm256_storeu_ps(p + j, _mm256_mul_ps(_mm256_loadu_ps(p + j), vinv));
+        for (; j < cols; j++) p[j] *= inv;
+    }
+}
+
+MK_AVX2 static inline __m256 mk_gelu256(__m256 x) {
+    const __m256 one = _mm256_set1_ps(1.0f), half = _mm256_set1_ps(0.5f);
+    __m256 absx = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x);
+    __m256 z = _mm256_mul_ps(absx, _mm256_set1_ps(0.70710678118654752f));
+    __m256 t = _mm256_div_ps(one, _mm256_fmadd_ps(half, z, one));
+    __m256 poly = _mm256_set1_ps(0.17087277f);
+    poly = _mm256_fmadd_ps(poly, t, _mm256_set1_ps(-0.82215223f));
+    poly = _mm256_fmadd_ps(poly, t, _mm256_set1_ps(1.48851587f));
+    poly = _mm256_fmadd_ps(poly, t, _mm256_set1_ps(-1.13520398f));
+    poly = _mm256_fmadd_ps(poly, t, _mm256_set1_ps(0.27886807f));
+    poly = _mm256_fmadd_ps(poly, t, _mm256_set1_ps(-0.18628806f));
+    poly = _mm256_fmadd_ps(poly, t, _mm256_set1_ps(0.09678418f));
+    poly = _mm256_fmadd_ps(poly, t, _mm256_set1_ps(0.37409196f));
+    poly = _mm256_fmadd_ps(poly, t, _mm256_set1_ps(1.00002368f));
+    poly = _mm256_fmadd_ps(poly, t, _mm256_set1_ps(-1.26551223f));
+    __m256 arg = _mm256_fnmadd_ps(z, z, poly);                 // -z² + poly
+    __m256 halfErfc = _mm256_mul_ps(half, _mm256_mul_ps(t, mk_exp256(arg)));
+    __m256 neg = _mm256_mul_ps(x, halfErfc);                    // x < 0: 0.5·x·erfc(|x|/√2)
+    __m256 pos = _mm256_sub_ps(x, neg);                         // x ≥ 0: x − 0.5·x·erfc
+    __m256 isNeg = _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ);
+    return _mm256_blendv_ps(pos, neg, isNeg);
+}
+
+MK_AVX2 static void gelu_avx2(float *x, ptrdiff_t n) {
+    ptrdiff_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, mk_gelu256(_mm256_loadu_ps(x + i)));
+    for (; i < n; i++) x[i] = mk_gelu1(x[i]);
+}
+
+MK_AVX2 static void sigmoid_avx2(float *x, ptrdiff_t n) {
+    const __m256 one = _mm256_set1_ps(1.0f);
+    ptrdiff_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        __m256 e = mk_exp256(_mm256_sub_ps(_mm256_setzero_ps(), v));
+        _mm256_storeu_ps(x + i, _mm256_div_ps(one, _mm256_add_ps(one, e)));
+    }
+    for (; i < n; i++) x[i] = 1.0f / (1.0f + expf(-x[i]));
+}
+
+MK_AVX2 static void layernorm_avx2(const float *x, float *y, ptrdiff_t rows, ptrdiff_t cols,
+                                   const float *w, const float *b, float eps) {
+    for (ptrdiff_t r = 0; r < rows; r++) {
+        const float *s = x + r * cols;
+        float *d = y + r * cols;
+        ptrdiff_t j = 0;
+        __m256 acc = _mm256_setzero_ps();
+        for (; j + 8 <= cols; j += 8) acc = _mm256_add_ps(acc, _mm256_loadu_ps(s + j));
+        float mean = mk_hsum256(acc);
+        for (; j < cols; j++) mean += s[j];
+        mean /= (float)cols;
+        __m256 vm = _mm256_set1_ps(mean);
+        acc = _mm256_setzero_ps();
+        j = 0;
+        for (; j + 8 <= cols; j += 8) {
+            __m256 t = _mm256_sub_ps(_mm256_loadu_ps(s + j), vm);
+            acc = _mm256_fmadd_ps(t, t, acc);
+        }
+        float var = mk_hsum256(acc);
+        for (; j < cols; j++) { float t = s[j] - mean; var += t * t; }
+        var /= (float)cols;
+        float inv = 1.0f / sqrtf(var + eps);
+        __m256 vinv = _mm256_set1_ps(inv);
+        j = 0;
+        if (w) {
+            for (; j + 8 <= cols; j += 8) {
+                __m256 v = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(s + j), vm), vinv);
+                _mm256_storeu_ps(d + j, _mm256_fmadd_ps(v, _mm256_loadu_ps(w + j), _mm256_loadu_ps(b + j)));
+            }
+            for (; j < cols; j++) d[j] = (s[j] - mean) * inv * w[j] + b[j];
+        } else {
+            for (; j + 8 <= cols; j += 8)
+                _mm256_storeu_ps(d + j, _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(s + j), vm), vinv));
+            for (; j < cols; j++) d[j] = (s[j] - mean) * inv;
+        }
+    }
+}
+
+MK_AVX2 static void relpos_avx2(float *scores, ptrdiff_t rows, ptrdiff_t ld, const float *relh, const float *relw,
+                                ptrdiff_t kh, ptrdiff_t kw) {
+    for (ptrdiff_t r = 0; r < rows; r++) {
+        float *row = scores + r * ld;
+        const float *h = relh + r * kh, *wv = relw + r * kw;
+        for (ptrdiff_t i = 0; i < kh; i++) {
+            __m256 t = _mm256_set1_ps(h[i]);
+            float *seg = row + i * kw;
+            ptrdiff_t j = 0;
+            for (; j + 8 <= kw; j += 8)
+                _mm256_storeu_ps(seg + j, _mm256_add_ps(_mm256_loadu_ps(seg + j), _mm256_add_ps(t, _mm256_loadu_ps(wv + j))));
+            for (; j < kw; j++) seg[j] += h[i] + wv[j];
+        }
+    }
+}
+
+// Stride-1 depthwise: vectorised over output columns in the interior, scalar at the borders.
+MK_AVX2 static void depthwise_s1_avx2(const float *x, float *out, ptrdiff_t h, ptrdiff_t w, const float *kernel,
+                                      ptrdiff_t k, ptrdiff_t p, float bias, ptrdiff_t oh, ptrdiff_t ow) {
+    for (ptrdiff_t oy = 0; oy < oh; oy++) {
+        float *o = out + oy * ow;
+        // Interior columns: every tap in range horizontally.
+        ptrdiff_t x0 = p, x1 = w - k + p + 1;        // ox in [x0, x1) has ix = ox - p + kx in [0, w)
+        if (x1 > ow) x1 = ow;
+        if (x0 > x1) x0 = x1;
+        for (ptrdiff_t ox = 0; ox < x0; ox++) {
+            float acc = bias;
+            for (ptrdiff_t ky = 0; ky < k; ky++) {
+                ptrdiff_t iy = oy - p + ky;
+                if (iy < 0 || iy >= h) continue;
+                for (ptrdiff_t kx = 0; kx < k; kx++) {
+                    ptrdiff_t ix = ox - p + kx;
+                    if (ix >= 0 && ix < w) acc += x[iy * w + ix] * kernel[ky * k + kx];
+                }
+            }
+            o[ox] = acc;
+        }
+        ptrdiff_t ox = x0;
+        for (; ox + 8 <= x1; ox += 8) {
+            __m256 acc = _mm256_set1_ps(bias);
+            for (ptrdiff_t ky = 0; ky < k; ky++) {
+                ptrdiff_t iy = oy - p + ky;
+                if (iy < 0 || iy >= h) continue;
+                const float *row = x + iy * w + ox - p;
+                for (ptrdiff_t kx = 0; kx < k; kx++)
+                    acc = _mm256_fmadd_ps(_mm256_loadu_ps(row + kx), _mm256_set1_ps(kernel[ky * k + kx]), acc);
+            }
+            _mm256_storeu_ps(o + ox, acc);
+        }
+        for (; ox < ow; ox++) {
+            float acc = bias;
+            for (ptrdiff_t ky = 0; ky < k; ky++) {
+                ptrdiff_t iy = oy - p + ky;
+                if (iy < 0 || iy >= h) continue;
+                for (ptrdiff_t kx = 0; kx < k; kx++) {
+                    ptrdiff_t ix = ox - p + kx;
+                    if (ix >= 0 && ix < w) acc += x[iy * w + ix] * kernel[ky * k + kx];
+                }
+            }
+            o[ox] = acc;
+        }
+    }
+}
+
+static int mk_detect(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+#endif
+
+static int mk_avx2_state = -1;   // benign race: every thread computes the same value
+
+int mk_has_avx2(void) {
+#ifdef MK_X86
+    if (mk_avx2_state < 0) mk_avx2_state = mk_detect();
+    return mk_avx2_state;
+#else
+    return 0;
+#endif
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dispatch.
+
+void mk_softmax_rows(float *x, ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t ld) {
+#ifdef MK_X86
+    if (mk_has_avx2()) { softmax_avx2(x, rows, cols, ld); return; }
+#endif
+    softmax_scalar(x, rows, cols, ld);
+}
+
+void mk_gelu(float *x, ptrdiff_t n) {
+#ifdef MK_X86
+    if (mk_has_avx2()) { gelu_avx2(x, n); return; }
+#endif
+    for (ptrdiff_t i = 0; i < n; i++) x[i] = mk_gelu1(x[i]);
+}
+
+void mk_sigmoid(float *x, ptrdiff_t n) {
+#ifdef MK_X86
+    if (mk_has_avx2()) { sigmoid_avx2(x, n); return; }
+#endif
+    for (ptrdiff_t i = 0; i < n; i++) x[i] = 1.0f / (1.0f + expf(-x[i]));
+}
+
+void mk_layernorm_rows(const float *x, float *y, ptrdiff_t rows, ptrdiff_t cols,
+                       const float *w, const float *b, float eps) {
+#ifdef MK_X86
+    if (mk_has_avx2()) { layernorm_avx2(x, y, rows, cols, w, b, eps); return; }
+#endif
+    layernorm_scalar(x, y, rows, cols, w, b, eps);
+}
+
+void mk_add_relpos(float *scores, ptrdiff_t rows, ptrdiff_t ld, const float *relh, const float *relw,
+                   ptrdiff_t kh, ptrdiff_t kw) {
+#ifdef MK_X86
+    if (mk_has_avx2()) { relpos_avx2(scores, rows, ld, relh, relw, kh, kw); return; }
+#endif
+    relpos_scalar(scores, rows, ld, relh, relw, kh, kw);
+}
+
+void mk_depthwise_plane(const float *x, float *out, ptrdiff_t h, ptrdiff_t w, const float *kernel,
+                        ptrdiff_t k, ptrdiff_t s, ptrdiff_t p, float bias, ptrdiff_t oh, ptrdiff_t ow) {
+#ifdef MK_X86
+    if (s == 1 && mk_has_avx2()) { depthwise_s1_avx2(x, out, h, w, kernel, k, p, bias, oh, ow); return; }
+#endif
+    depthwise_scalar(x, out, h, w, kernel, k, s, p, bias, oh, ow);
+}

@@ -1,0 +1,41 @@
+#ifndef MEDSAM_CKERNELS_H
+#define MEDSAM_CKERNELS_H
+// Vectorised elementwise kernels for the hot loops of the encoders.
+// Each picks an AVX2+FMA implementation at run time when the CPU has it
+// (function-level target attributes: no compiler flags needed) and a portable one otherwise.
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// In-place softmax of `rows` rows of `cols` floats, row stride `ld`.
+void mk_softmax_rows(float *x, ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t ld);
+
+/// In-place exact-erf GELU, 0.5·x·(1 + erf(x/√2)) (|error| < 2e-7·max(1,|x|)).
+void mk_gelu(float *x, ptrdiff_t n);
+
+/// In-place logistic sigmoid.
+void mk_sigmoid(float *x, ptrdiff_t n);
+
+/// LayerNorm over the last dimension: y = (x − mean)/√(var + eps)·w + b (w, b may be NULL).
+void mk_layernorm_rows(const float *x, float *y, ptrdiff_t rows, ptrdiff_t cols,
+                       const float *w, const float *b, float eps);
+
+/// Decomposed relative positions: for each of `rows` score rows (stride `ld`, laid out as kh·kw),
+/// scores[r][i·kw + j] += relh[r·kh + i] + relw[r·kw + j].
+void mk_add_relpos(float *scores, ptrdiff_t rows, ptrdiff_t ld, const float *relh, const float *relw,
+                   ptrdiff_t kh, ptrdiff_t kw);
+
+/// Depthwise 2-D convolution of one plane (h×w) with a k×k kernel, stride s, zero padding p,
+/// plus bias: out is oh×ow.
+void mk_depthwise_plane(const float *x, float *out, ptrdiff_t h, ptrdiff_t w, const float *kernel,
+                        ptrdiff_t k, ptrdiff_t s, ptrdiff_t p, float bias, ptrdiff_t oh, ptrdiff_t ow);
+
+/// Whether the AVX2+FMA paths are in use (for diagnostics and benchmarks).
+int mk_has_avx2(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
