@@ -25,7 +25,7 @@ warnings.filterwarnings("ignore", category=FutureWarning)
 warnings.filterwarnings("ignore", category=UserWarning)
 
 import torch  # noqa: E402
-from safetensors.numpy import save_file  # noqa: E402
+import struct  # noqa: E402
 
 import detgen  # noqa: E402
 
@@ -33,6 +33,27 @@ torch.set_num_threads(2)
 torch.manual_seed(0)
 
 MANIFEST = []
+
+
+def save_file(tensors, path, metadata):
+    """Byte-deterministic safetensors writer (sorted keys, sorted metadata), float32 only.
+    Same layout as safetensors.numpy.save_file: u64 LE header length, JSON header padded with
+    spaces to a multiple of 8, then the raw little-endian data in header order."""
+    header = {"__metadata__": dict(sorted(metadata.items()))}
+    offset = 0
+    names = sorted(tensors)
+    for k in names:
+        a = tensors[k]
+        assert a.dtype == np.float32
+        header[k] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [offset, offset + a.nbytes]}
+        offset += a.nbytes
+    h = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    h += b" " * ((8 - len(h) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)))
+        f.write(h)
+        for k in names:
+            f.write(np.ascontiguousarray(tensors[k]).astype("<f4", copy=False).tobytes())
 
 
 def gen_input(name, shape):
