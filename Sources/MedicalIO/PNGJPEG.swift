@@ -27,6 +27,13 @@ public enum PNGFile {
         guard bytes.count >= 8, bytes[0..<8].elementsEqual([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) else {
             throw MedicalIOError.badMagic(file: file, expected: "PNG")
         }
+        // libpng reads from the memory given to begin_read until finish_read returns, so the whole
+        // decode runs inside one withUnsafeBytes scope (the buffer must stay valid; an escaped
+        // pointer breaks in optimised builds).
+        return try bytes.withUnsafeBytes { raw in try decode(raw, file: file, limits: limits) }
+    }
+
+    private static func decode(_ raw: UnsafeRawBufferPointer, file: String, limits: MedicalIOLimits) throws -> Image {
         var img = png_image()
         img.version = UInt32(PNG_IMAGE_VERSION)
         defer { png_image_free(&img) }
@@ -34,7 +41,7 @@ public enum PNGFile {
             let msg = withUnsafeBytes(of: img.message) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
             return .corruptData(file: file, message: "\(what): \(msg)")
         }
-        let ok = bytes.withUnsafeBytes { png_image_begin_read_from_memory(&img, $0.baseAddress, $0.count) }
+        let ok = png_image_begin_read_from_memory(&img, raw.baseAddress, raw.count)
         guard ok != 0 else { throw fail("PNG header") }
         let w = Int(img.width), h = Int(img.height)
         let fileFormat = img.format
