@@ -139,7 +139,8 @@ def export_2d(net, e, store_embedding, max_logits):
             "dice": [round(d, 6) for d in dices], "mean_dice": round(float(np.mean(dices)), 6),
             "logits_targets": len(logits), "checkpoint_sha256": CHECKPOINT_SHA256}
     if store_embedding:
-        outs["image_embedding"] = emb
+        # Dense subsample (every 7th value) keeps the budget while still checking the whole map.
+        o, m = sampled("image_embedding", emb, 7); outs.update(o); meta.update(m)
     else:
         o, m = sampled("image_embedding", emb, 97); outs.update(o); meta.update(m)
     name = e["source"] + "_" + e["case"]
