@@ -32,9 +32,11 @@ let package = Package(
         .library(name: "Metrics", targets: ["Metrics"]),
         .library(name: "MedSAM", targets: ["MedSAM"]),
         .library(name: "MedicalIO", targets: ["MedicalIO"]),
+        .executable(name: "medsam", targets: ["MedSAMCLI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: blasTargets + [
         .target(name: "CKernels", path: "Sources/CKernels"),
@@ -65,6 +67,12 @@ let package = Package(
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
             ]
         ),
+        // The `medsam` command-line tool: logic (testable) in MedSAMTools, argument parsing in MedSAMCLI.
+        .target(name: "MedSAMTools", dependencies: ["MedSAM", "MedicalIO", "Metrics"]),
+        .executableTarget(
+            name: "MedSAMCLI",
+            dependencies: ["MedSAMTools", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
         .target(name: "TestSupport", dependencies: ["Tensor", "NN"], path: "Tests/TestSupport"),
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "TestSupport"]),
         .testTarget(name: "NNTests", dependencies: ["NN", "TestSupport"]),
@@ -76,6 +84,9 @@ let package = Package(
         .testTarget(name: "MetricsTests", dependencies: ["Metrics", "TestSupport"]),
         .testTarget(name: "MedicalIOTests", dependencies: ["MedicalIO", "TestSupport"]),
         .testTarget(name: "MedSAMTests", dependencies: ["MedSAM", "TestSupport"]),
+        // Runs the built `medsam` executable (`swift build --build-tests` and `swift test` build every product).
+        .testTarget(name: "CLITests", dependencies: ["MedSAMTools", "MedSAM", "MedicalIO", "Metrics", "TestSupport"]),
+        .testTarget(name: "ReliabilityTests", dependencies: ["MedSAM", "MedicalIO", "NN", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )
