@@ -69,8 +69,12 @@ public struct Image: Sendable {
     public init(pixels: [Float], width: Int, height: Int, channels: Int = 1, pixelType: PixelType = .float32) throws {
         guard width > 0, height > 0, !pixels.isEmpty else { throw PreprocessError.emptyImage }
         guard [1, 3, 4].contains(channels) else { throw PreprocessError.unsupportedChannelCount(channels) }
-        guard pixels.count == width * height * channels else {
-            throw PreprocessError.wrongPixelCount(expected: width * height * channels, got: pixels.count)
+        // Overflowing width·height·channels (hostile dimensions) is reported as expected = Int.max.
+        let (wh, o1) = width.multipliedReportingOverflow(by: height)
+        let (expected, o2) = wh.multipliedReportingOverflow(by: channels)
+        guard !o1, !o2 else { throw PreprocessError.wrongPixelCount(expected: Int.max, got: pixels.count) }
+        guard pixels.count == expected else {
+            throw PreprocessError.wrongPixelCount(expected: expected, got: pixels.count)
         }
         if let i = pixels.firstIndex(where: { !$0.isFinite }) { throw PreprocessError.nonFiniteValue(index: i) }
         self.width = width

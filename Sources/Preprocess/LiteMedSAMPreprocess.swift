@@ -33,10 +33,14 @@ public struct LiteMedSAMTransform: Sendable, Hashable {
         (newHeight, newWidth) = Self.longestSideSize(height: originalHeight, width: originalWidth, target: imageSize)
     }
 
-    /// `resize_longest_side` output size: `Int(side · target/max(h, w) + 0.5)`.
+    /// `resize_longest_side` output size: `Int(side · target/max(h, w) + 0.5)`, at least 1.
+    ///
+    /// For aspect ratios beyond 512:1 (e.g. 4000×3) the reference formula gives 0 rows and the
+    /// reference pipeline fails inside `cv2.resize`; here the short side is clamped to 1 pixel so
+    /// such images segment (every other size is unchanged).
     public static func longestSideSize(height: Int, width: Int, target: Int = 256) -> (height: Int, width: Int) {
-        let scale = Double(target) * 1.0 / Double(max(height, width))
-        return (Int(Double(height) * scale + 0.5), Int(Double(width) * scale + 0.5))
+        let scale = Double(target) * 1.0 / Double(max(height, width, 1))
+        return (max(1, Int(Double(height) * scale + 0.5)), max(1, Int(Double(width) * scale + 0.5)))
     }
 
     /// UInt8 image (1 or 3 channels, values 0…255) → (1, 3, 256, 256) Float tensor.

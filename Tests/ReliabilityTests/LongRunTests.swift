@@ -1,0 +1,60 @@
+import Foundation
+import MedSAM
+import TestSupport
+import XCTest
+
+/// Long loops keep resident memory flat: RSS (`/proc/self/statm`) after a warm-up vs at the end.
+final class LongRunTests: XCTestCase {
+    /// Allowed RSS growth over a whole loop (allocator noise; a leak of one 256² logit map per
+    /// iteration would already be 256 MB over 1,000 iterations).
+    static let rssBound = 20 << 20
+
+    /// 1,000 prompt-encoder + mask-decoder segmentations (+ post-processing) on one embedding.
+    func testThousandSegmentationsKeepMemoryFlat() throws {
+        let s = try Reliability.liteSegmenter()
+        let (w, h) = (256, 224)
+        let e = try s.embed(Reliability.phantom(width: w, height: h, seed: 3))
+        func prompt(_ k: Int) -> SegmentationPrompt {
+            let x0 = Double(k % 97), y0 = Double((k * 7) % 89)
+            var p = SegmentationPrompt.box(Box(x0: x0, y0: y0, x1: x0 + 40 + Double(k % 101), y1: y0 + 30 + Double(k % 113)))
+            if k % 3 == 0 { p.points = [Point(x: x0 + 10, y: y0 + 10, positive: k % 2 == 0)] }
+            return p
+        }
+        var checksum = 0
+        for k in 0..<50 { checksum &+= try s.segment(e, prompts: [prompt(k)])[0].area }   // warm-up
+        let before = Reliability.residentBytes()
+        let (_, seconds) = try Reliability.time {
+            for k in 0..<1000 {
+                let r = try s.segment(e, prompts: [prompt(k)])
+                checksum &+= r[0].area
+                if k % 100 == 0 { Reliability.assertValid(r[0], width: w, height: h, "iteration \(k)") }
+            }
+        }
+        let after = Reliability.residentBytes()
+        print("[reliability] 1000 segmentations: \(String(format: "%.2f", seconds)) s (\(String(format: "%.2f", seconds)) ms each), "
+              + "RSS \(Reliability.mb(before)) → \(Reliability.mb(after)) (\(after >= before ? "+" : "")\(Reliability.mb(after - before)), bound \(Reliability.mb(Self.rssBound))), checksum \(checksum)")
+        XCTAssertLessThanOrEqual(after - before, Self.rssBound, "RSS grew over 1,000 segmentations")
+    }
+
+    /// Full embed + segment on fresh images: 2 warm-up iterations, then `RELIABILITY_EMBED_LOOPS` (default 12).
+    func testRepeatedEmbedAndSegmentKeepMemoryFlat() throws {
+        let s = try Reliability.liteSegmenter()
+        let n = Int(ProcessInfo.processInfo.environment["RELIABILITY_EMBED_LOOPS"] ?? "") ?? 12
+        let images = (0..<3).map { Reliability.phantom(width: 160 + 40 * $0, height: 200 - 30 * $0, seed: UInt64(10 + $0)) }
+        func run(_ k: Int) throws -> Int {
+            let img = images[k % 3]
+            let r = try s.segment(img, boxes: [Box(x0: 20, y0: 20, x1: Double(img.width) * 0.7, y1: Double(img.height) * 0.7)])
+            return r[0].area
+        }
+        var areas: [Int: Int] = [:]
+        for k in 0..<3 { areas[k] = try run(k) }   // warm-up
+        let before = Reliability.residentBytes()
+        let (_, seconds) = try Reliability.time {
+            for k in 0..<n { XCTAssertEqual(try run(k), areas[k % 3], "iteration \(k): same image, different result") }
+        }
+        let after = Reliability.residentBytes()
+        print("[reliability] \(n) embed+segment: \(String(format: "%.2f", seconds)) s (\(String(format: "%.2f", seconds / Double(n))) s each), "
+              + "RSS \(Reliability.mb(before)) → \(Reliability.mb(after)) (\(after >= before ? "+" : "")\(Reliability.mb(after - before)), bound \(Reliability.mb(Self.rssBound)))")
+        XCTAssertLessThanOrEqual(after - before, Self.rssBound, "RSS grew over \(n) embed+segment runs")
+    }
+}
