@@ -160,7 +160,9 @@ MK_AVX2 static inline __m256 mk_gelu256(__m256 x) {
     const __m256 one = _mm256_set1_ps(1.0f), half = _mm256_set1_ps(0.5f);
     __m256 absx = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x);
     __m256 z = _mm256_mul_ps(absx, _mm256_set1_ps(0.70710678118654752f));
-    __m256 t = _mm256_div_ps(one, _mm256_fmadd_ps(half, z, one));
+    __m256 den = _mm256_fmadd_ps(half, z, one);
+    __m256 t = _mm256_rcp_ps(den);                              // 12 bits …
+    t = _mm256_mul_ps(t, _mm256_fnmadd_ps(den, t, _mm256_set1_ps(2.0f)));   // … Newton → ~23 bits
     __m256 poly = _mm256_set1_ps(0.17087277f);
     poly = _mm256_fmadd_ps(poly, t, _mm256_set1_ps(-0.82215223f));
     poly = _mm256_fmadd_ps(poly, t, _mm256_set1_ps(1.48851587f));
@@ -298,6 +300,78 @@ MK_AVX2 static void depthwise_s1_avx2(const float *x, float *out, ptrdiff_t h, p
     }
 }
 
+MK_AVX2 static void bias_act_avx2(float *x, ptrdiff_t n, float b, int act) {
+    __m256 vb = _mm256_set1_ps(b);
+    ptrdiff_t i = 0;
+    if (act == MK_ACT_GELU) {
+        for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, mk_gelu256(_mm256_add_ps(_mm256_loadu_ps(x + i), vb)));
+        for (; i < n; i++) x[i] = mk_gelu1(x[i] + b);
+    } else if (act == MK_ACT_RELU) {
+        __m256 z = _mm256_setzero_ps();
+        for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_max_ps(_mm256_add_ps(_mm256_loadu_ps(x + i), vb), z));
+        for (; i < n; i++) { float v = x[i] + b; x[i] = v > 0 ? v : 0; }
+    } else {
+        for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_add_ps(_mm256_loadu_ps(x + i), vb));
+        for (; i < n; i++) x[i] += b;
+    }
+}
+
+MK_AVX2 static void bias_act_rows_avx2(float *x, ptrdiff_t rows, ptrdiff_t cols, const float *bias, int act) {
+    for (ptrdiff_t r = 0; r < rows; r++) {
+        float *p = x + r * cols;
+        ptrdiff_t j = 0;
+        for (; j + 8 <= cols; j += 8) {
+            __m256 v = _mm256_loadu_ps(p + j);
+            if (bias) v = _mm256_add_ps(v, _mm256_loadu_ps(bias + j));
+            if (act == MK_ACT_GELU) v = mk_gelu256(v);
+            else if (act == MK_ACT_RELU) v = _mm256_max_ps(v, _mm256_setzero_ps());
+            _mm256_storeu_ps(p + j, v);
+        }
+        for (; j < cols; j++) {
+            float v = p[j] + (bias ? bias[j] : 0);
+            p[j] = act == MK_ACT_GELU ? mk_gelu1(v) : act == MK_ACT_RELU ? (v > 0 ? v : 0) : v;
+        }
+    }
+}
+
+MK_AVX2 static void dw3x3_nhwc_avx2(const float *x, float *out, ptrdiff_t h, ptrdiff_t w, ptrdiff_t c,
+                                    const float *kt, const float *bias, ptrdiff_t r0, ptrdiff_t r1) {
+    // kt is the kernel transposed to (9, c) so taps are contiguous over channels.
+    for (ptrdiff_t y = r0; y < r1; y++) {
+        for (ptrdiff_t xx = 0; xx < w; xx++) {
+            float *o = out + (y * w + xx) * c;
+            ptrdiff_t ch = 0;
+            for (; ch + 8 <= c; ch += 8) {
+                __m256 acc = _mm256_loadu_ps(bias + ch);
+                for (int ky = 0; ky < 3; ky++) {
+                    ptrdiff_t iy = y + ky - 1;
+                    if (iy < 0 || iy >= h) continue;
+                    for (int kx = 0; kx < 3; kx++) {
+                        ptrdiff_t ix = xx + kx - 1;
+                        if (ix < 0 || ix >= w) continue;
+                        acc = _mm256_fmadd_ps(_mm256_loadu_ps(x + (iy * w + ix) * c + ch),
+                                              _mm256_loadu_ps(kt + (ky * 3 + kx) * c + ch), acc);
+                    }
+                }
+                _mm256_storeu_ps(o + ch, acc);
+            }
+            for (; ch < c; ch++) {
+                float acc = bias[ch];
+                for (int ky = 0; ky < 3; ky++) {
+                    ptrdiff_t iy = y + ky - 1;
+                    if (iy < 0 || iy >= h) continue;
+                    for (int kx = 0; kx < 3; kx++) {
+                        ptrdiff_t ix = xx + kx - 1;
+                        if (ix < 0 || ix >= w) continue;
+                        acc += x[(iy * w + ix) * c + ch] * kt[(ky * 3 + kx) * c + ch];
+                    }
+                }
+                o[ch] = acc;
+            }
+        }
+    }
+}
+
 static int mk_detect(void) {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
@@ -361,4 +435,57 @@ void mk_depthwise_plane(const float *x, float *out, ptrdiff_t h, ptrdiff_t w, co
     if (s == 1 && mk_has_avx2()) { depthwise_s1_avx2(x, out, h, w, kernel, k, p, bias, oh, ow); return; }
 #endif
     depthwise_scalar(x, out, h, w, kernel, k, s, p, bias, oh, ow);
+}
+
+void mk_bias_act_planes(float *x, ptrdiff_t channels, ptrdiff_t plane, const float *bias, int act) {
+#ifdef MK_X86
+    if (mk_has_avx2()) {
+        for (ptrdiff_t c = 0; c < channels; c++) bias_act_avx2(x + c * plane, plane, bias ? bias[c] : 0, act);
+        return;
+    }
+#endif
+    for (ptrdiff_t c = 0; c < channels; c++) {
+        float b = bias ? bias[c] : 0;
+        float *p = x + c * plane;
+        for (ptrdiff_t i = 0; i < plane; i++) {
+            float v = p[i] + b;
+            p[i] = act == MK_ACT_GELU ? mk_gelu1(v) : act == MK_ACT_RELU ? (v > 0 ? v : 0) : v;
+        }
+    }
+}
+
+void mk_bias_act_rows(float *x, ptrdiff_t rows, ptrdiff_t cols, const float *bias, int act) {
+#ifdef MK_X86
+    if (mk_has_avx2()) { bias_act_rows_avx2(x, rows, cols, bias, act); return; }
+#endif
+    for (ptrdiff_t r = 0; r < rows; r++) {
+        float *p = x + r * cols;
+        for (ptrdiff_t j = 0; j < cols; j++) {
+            float v = p[j] + (bias ? bias[j] : 0);
+            p[j] = act == MK_ACT_GELU ? mk_gelu1(v) : act == MK_ACT_RELU ? (v > 0 ? v : 0) : v;
+        }
+    }
+}
+
+/// kernel here is already transposed to (9, c) by the caller.
+void mk_depthwise3x3_nhwc(const float *x, float *out, ptrdiff_t h, ptrdiff_t w, ptrdiff_t c,
+                          const float *kernel, const float *bias, ptrdiff_t row_begin, ptrdiff_t row_end) {
+#ifdef MK_X86
+    if (mk_has_avx2()) { dw3x3_nhwc_avx2(x, out, h, w, c, kernel, bias, row_begin, row_end); return; }
+#endif
+    for (ptrdiff_t y = row_begin; y < row_end; y++)
+        for (ptrdiff_t xx = 0; xx < w; xx++)
+            for (ptrdiff_t ch = 0; ch < c; ch++) {
+                float acc = bias[ch];
+                for (int ky = 0; ky < 3; ky++) {
+                    ptrdiff_t iy = y + ky - 1;
+                    if (iy < 0 || iy >= h) continue;
+                    for (int kx = 0; kx < 3; kx++) {
+                        ptrdiff_t ix = xx + kx - 1;
+                        if (ix < 0 || ix >= w) continue;
+                        acc += x[(iy * w + ix) * c + ch] * kernel[(ky * 3 + kx) * c + ch];
+                    }
+                }
+                out[(y * w + xx) * c + ch] = acc;
+            }
 }

@@ -95,9 +95,7 @@ public struct TinyViT: Sendable {
         }
 
         public func callAsFunction(_ x: Tensor) -> Tensor {
-            var h = conv1(x)
-            h.applyGELU()
-            return conv2(h)
+            conv2(conv1(x, activation: .gelu))
         }
     }
 }
@@ -117,11 +115,7 @@ public struct MBConv: Sendable {
 
     /// (B, C, H, W) → (B, C, H, W).
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        var h = conv1(x)
-        h.applyGELU()
-        h = conv2(h)
-        h.applyGELU()
-        h = conv3(h)
+        var h = conv3(conv2(conv1(x, activation: .gelu), activation: .gelu))
         h.add(x)
         h.applyGELU()
         return h
@@ -164,11 +158,7 @@ public struct PatchMerging: Sendable {
             let (b, c) = (x.shape[0], x.shape[2])
             image = x.reshaped([b, spec.resolution, spec.width, c]).permuted([0, 3, 1, 2])
         }
-        var h = conv1(image)
-        h.applyGELU()
-        h = conv2(h)
-        h.applyGELU()
-        h = conv3(h)
+        let h = conv3(conv2(conv1(image, activation: .gelu), activation: .gelu))
         let (b, c, hh, ww) = (h.shape[0], h.shape[1], h.shape[2], h.shape[3])
         return h.reshaped([b, c, hh * ww]).permuted([0, 2, 1])
     }
@@ -218,6 +208,8 @@ public struct BasicLayer: Sendable {
 public struct TinyViTBlock: Sendable {
     public let attn: TinyViTAttention
     public let localConv: Conv2dBN
+    /// `local_conv`'s folded depthwise weight as (9, C) taps for the channels-last kernel.
+    let localConvTaps: Tensor
     public let mlpNorm: LayerNorm
     public let fc1: Linear
     public let fc2: Linear
@@ -231,6 +223,7 @@ public struct TinyViTBlock: Sendable {
         attn = try TinyViTAttention(scope["attn"], dim: dim, keyDim: dim / numHeads, numHeads: numHeads, windowSize: windowSize)
         localConv = try Conv2dBN(scope["local_conv"], inChannels: dim, outChannels: dim, kernelSize: localConvSize,
                                  padding: localConvSize / 2, groups: dim)
+        localConvTaps = localConvSize == 3 ? Tensor.depthwiseTaps(localConv.conv.weight) : Tensor(zeros: [0])
         let hidden = Int(Double(dim) * mlpRatio)
         mlpNorm = try LayerNorm(scope["mlp"]["norm"], dim: dim, eps: 1e-5)
         fc1 = try Linear(scope["mlp"]["fc1"], inFeatures: dim, outFeatures: hidden)
@@ -256,11 +249,16 @@ public struct TinyViTBlock: Sendable {
                                   paddedSize: padded, size: (h, w)).reshaped([b, l, c])
         }
         y.add(x)
-        let image = y.reshaped([b, h, w, c]).permuted([0, 3, 1, 2])
-        var tokens = localConv(image).reshaped([b, c, l]).permuted([0, 2, 1])
-        var hidden = fc1(mlpNorm(tokens))
-        hidden.applyGELU()
-        tokens.add(fc2(hidden))
+        var tokens: Tensor
+        if localConvTaps.count == 9 * c, let bias = localConv.conv.bias {
+            // The tokens are already channels-last: no permutes around the depthwise conv.
+            tokens = y.reshaped([b, h, w, c]).depthwiseConv3x3ChannelsLast(kernelTaps: localConvTaps, bias: bias)
+                .reshaped([b, l, c])
+        } else {
+            let image = y.reshaped([b, h, w, c]).permuted([0, 3, 1, 2])
+            tokens = localConv(image).reshaped([b, c, l]).permuted([0, 2, 1])
+        }
+        tokens.add(fc2(fc1(mlpNorm(tokens), activation: .gelu)))
         return tokens
     }
 }

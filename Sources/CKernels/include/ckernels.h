@@ -32,6 +32,20 @@ void mk_add_relpos(float *scores, ptrdiff_t rows, ptrdiff_t ld, const float *rel
 void mk_depthwise_plane(const float *x, float *out, ptrdiff_t h, ptrdiff_t w, const float *kernel,
                         ptrdiff_t k, ptrdiff_t s, ptrdiff_t p, float bias, ptrdiff_t oh, ptrdiff_t ow);
 
+/// Activation codes for the fused kernels.
+enum { MK_ACT_NONE = 0, MK_ACT_GELU = 1, MK_ACT_RELU = 2 };
+
+/// NCHW: x[c·plane + i] = act(x[c·plane + i] + bias[c]) for `channels` planes (bias may be NULL).
+void mk_bias_act_planes(float *x, ptrdiff_t channels, ptrdiff_t plane, const float *bias, int act);
+
+/// Rows: x[r·cols + j] = act(x[r·cols + j] + bias[j]) (bias may be NULL).
+void mk_bias_act_rows(float *x, ptrdiff_t rows, ptrdiff_t cols, const float *bias, int act);
+
+/// Channels-last depthwise 3×3, stride 1, zero padding 1: x and out are (h, w, c);
+/// kernel is transposed to (3·3, c) (taps contiguous over channels); rows [row_begin, row_end) of out = conv + bias.
+void mk_depthwise3x3_nhwc(const float *x, float *out, ptrdiff_t h, ptrdiff_t w, ptrdiff_t c,
+                          const float *kernel, const float *bias, ptrdiff_t row_begin, ptrdiff_t row_end);
+
 /// Whether the AVX2+FMA paths are in use (for diagnostics and benchmarks).
 int mk_has_avx2(void);
 

@@ -19,6 +19,15 @@ public enum Activation: Sendable {
         return y
     }
 
+    /// The same activation for the fused bias+activation kernels.
+    public var fused: FusedActivation {
+        switch self {
+        case .gelu: return .gelu
+        case .relu: return .relu
+        case .identity: return .none
+        }
+    }
+
     /// Applies the activation in place.
     public func apply(_ x: inout Tensor) {
         switch self {
@@ -42,8 +51,6 @@ public struct MLPBlock: Sendable {
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        var h = lin1(x)
-        activation.apply(&h)
-        return lin2(h)
+        lin2(lin1(x, activation: activation.fused))
     }
 }

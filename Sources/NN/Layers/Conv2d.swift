@@ -31,8 +31,8 @@ public struct Conv2d: Sendable {
         self.groups = groups
     }
 
-    public func callAsFunction(_ x: Tensor) -> Tensor {
-        x.conv2d(weight: weight, bias: bias, stride: stride, padding: padding, groups: groups)
+    public func callAsFunction(_ x: Tensor, activation: FusedActivation = .none) -> Tensor {
+        x.conv2d(weight: weight, bias: bias, stride: stride, padding: padding, groups: groups, activation: activation)
     }
 }
 
@@ -81,5 +81,5 @@ public struct Conv2dBN: Sendable {
                       stride: stride, padding: padding, groups: groups)
     }
 
-    public func callAsFunction(_ x: Tensor) -> Tensor { conv(x) }
+    public func callAsFunction(_ x: Tensor, activation: FusedActivation = .none) -> Tensor { conv(x, activation: activation) }
 }

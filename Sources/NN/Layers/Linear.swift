@@ -27,6 +27,24 @@ public struct Linear: Sendable {
         self.bias = bias
     }
 
+    /// `act(x·Wᵀ + b)`, with the bias and activation applied in one pass after the GEMM.
+    public func callAsFunction(_ x: Tensor, activation: FusedActivation) -> Tensor {
+        if activation == .none { return self(x) }
+        let rows = x.count / inFeatures
+        precondition(x.shape.last == inFeatures, "Linear expects last dim \(inFeatures), got \(x.shape)")
+        var out = Tensor(uninitializedShape: Array(x.shape.dropLast()) + [outFeatures])
+        x.withUnsafeBufferPointer { xp in
+            weight.withUnsafeBufferPointer { w in
+                out.withUnsafeMutableBufferPointer { op in
+                    BLAS.sgemm(transposeB: true, m: rows, n: outFeatures, k: inFeatures, a: xp.baseAddress!, lda: inFeatures,
+                               b: w.baseAddress!, ldb: inFeatures, c: op.baseAddress!, ldc: outFeatures)
+                }
+            }
+        }
+        out.applyRowBias(bias, activation: activation)
+        return out
+    }
+
     public func callAsFunction(_ x: Tensor) -> Tensor {
         let rows = x.count / inFeatures
         precondition(x.shape.last == inFeatures, "Linear expects last dim \(inFeatures), got \(x.shape)")

@@ -8,7 +8,8 @@ extension Tensor {
     ///   (groups = Cin = Cout) use a direct loop; everything else is im2col + GEMM per group.
     public func conv2d(
         weight: Tensor, bias: Tensor? = nil,
-        stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0), groups: Int = 1
+        stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0), groups: Int = 1,
+        activation: FusedActivation = .none
     ) -> Tensor {
         precondition(rank == 4 && weight.rank == 4, "conv2d expects NCHW input and OIHW weight, got \(shape), \(weight.shape)")
         let (n, cin, h, w) = (shape[0], shape[1], shape[2], shape[3])
@@ -22,7 +23,7 @@ extension Tensor {
         precondition(oh > 0 && ow > 0, "conv2d output would be empty for input \(shape)")
 
         if groups == cin && groups == cout && cinG == 1 && kh == kw && sh == sw && ph == pw {
-            return depthwiseConv2d(weight: weight, bias: bias, stride: stride, padding: padding)
+            return depthwiseConv2d(weight: weight, bias: bias, stride: stride, padding: padding, activation: activation)
         }
         var out = Tensor(uninitializedShape: [n, cout, oh, ow])
         let coutG = cout / groups
@@ -54,12 +55,13 @@ extension Tensor {
                 }
             }
         }
-        if let bias { out.addChannelVector(bias) }
+        if bias != nil || activation != .none { out.applyChannelBias(bias, activation: activation) }
         return out
     }
 
     /// Depthwise convolution (groups = channels), computed directly.
-    func depthwiseConv2d(weight: Tensor, bias: Tensor?, stride: (Int, Int), padding: (Int, Int)) -> Tensor {
+    func depthwiseConv2d(weight: Tensor, bias: Tensor?, stride: (Int, Int), padding: (Int, Int),
+                         activation: FusedActivation = .none) -> Tensor {
         let (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
         let (kh, kw) = (weight.shape[2], weight.shape[3])
         let (sh, sw) = stride, (ph, pw) = padding
@@ -78,6 +80,9 @@ extension Tensor {
                             let ch = plane % c
                             mk_depthwise_plane(px.pointer + plane * h * w, po.pointer + plane * oh * ow, h, w,
                                                pw8.pointer + ch * kh * kw, kh, sh, ph, biasValues?[ch] ?? 0, oh, ow)
+                            if activation != .none {
+                                mk_bias_act_planes(po.pointer + plane * oh * ow, 1, oh * ow, nil, activation.rawValue)
+                            }
                         }
                     }
                 }
@@ -169,5 +174,80 @@ func im2col(_ x: UnsafePointer<Float>, channels: Int, h: Int, w: Int, kh: Int, k
                 }
             }
         }
+    }
+}
+
+/// An activation applied in the same pass as a bias (saves a sweep over memory).
+public enum FusedActivation: Int32, Sendable {
+    case none = 0
+    /// Exact-erf GELU.
+    case gelu = 1
+    case relu = 2
+}
+
+extension Tensor {
+    /// `x[:, c] = act(x[:, c] + bias[c])` on an (N, C, …) tensor, in one parallel pass.
+    public mutating func applyChannelBias(_ bias: Tensor?, activation: FusedActivation = .none) {
+        precondition(rank >= 2, "channel bias needs (N, C, …), got \(shape)")
+        let (n, c) = (shape[0], shape[1])
+        if let bias { precondition(bias.count == c, "bias of \(bias.count) for \(c) channels") }
+        let plane = count / max(n * c, 1)
+        let b = bias.map { SendablePointer($0.storage.pointer) }
+        withUnsafeMutableBufferPointer { buf in
+            let p = SendablePointer(buf.baseAddress!)
+            Parallel.forRanges(n * c, minimumPerThread: max(1, 16384 / max(plane, 1))) { r in
+                for i in r {
+                    mk_bias_act_planes(p.pointer + i * plane, 1, plane, b.map { $0.pointer + i % c }, activation.rawValue)
+                }
+            }
+        }
+        withExtendedLifetime(bias) {}
+    }
+
+    /// `x[r, j] = act(x[r, j] + bias[j])` over the last dimension, in one parallel pass.
+    public mutating func applyRowBias(_ bias: Tensor?, activation: FusedActivation = .none) {
+        let cols = shape.last ?? 1
+        if let bias { precondition(bias.count == cols, "bias of \(bias.count) for \(cols) columns") }
+        let rows = cols == 0 ? 0 : count / cols
+        let b = bias.map { SendablePointer($0.storage.pointer) }
+        withUnsafeMutableBufferPointer { buf in
+            let p = SendablePointer(buf.baseAddress!)
+            Parallel.forRanges(rows, minimumPerThread: max(1, 16384 / max(cols, 1))) { r in
+                mk_bias_act_rows(p.pointer + r.lowerBound * cols, r.count, cols, b?.pointer, activation.rawValue)
+            }
+        }
+        withExtendedLifetime(bias) {}
+    }
+
+    /// Depthwise 3×3 convolution (stride 1, zero padding 1) on a channels-last (N, H, W, C) tensor.
+    /// `kernelTaps` is the depthwise weight transposed to (9, C) (see ``depthwiseTaps(_:)``).
+    public func depthwiseConv3x3ChannelsLast(kernelTaps: Tensor, bias: Tensor) -> Tensor {
+        precondition(rank == 4 && kernelTaps.shape == [9, shape[3]] && bias.count == shape[3],
+                     "channels-last depthwise: input \(shape), taps \(kernelTaps.shape)")
+        let (n, h, w, c) = (shape[0], shape[1], shape[2], shape[3])
+        var out = Tensor(uninitializedShape: shape)
+        let k = SendablePointer(kernelTaps.storage.pointer), b = SendablePointer(bias.storage.pointer)
+        withUnsafeBufferPointer { x in
+            out.withUnsafeMutableBufferPointer { o in
+                let px = SendablePointer(UnsafeMutablePointer(mutating: x.baseAddress!))
+                let po = SendablePointer(o.baseAddress!)
+                Parallel.forRanges(n * h, minimumPerThread: max(1, 4096 / max(w * c, 1))) { r in
+                    for row in r {
+                        let img = row / h, y = row % h
+                        mk_depthwise3x3_nhwc(px.pointer + img * h * w * c, po.pointer + img * h * w * c, h, w, c,
+                                             k.pointer, b.pointer, y, y + 1)
+                    }
+                }
+            }
+        }
+        withExtendedLifetime((kernelTaps, bias)) {}
+        return out
+    }
+
+    /// A (C, 1, 3, 3) depthwise weight as (9, C) taps for ``depthwiseConv3x3ChannelsLast(kernelTaps:bias:)``.
+    public static func depthwiseTaps(_ weight: Tensor) -> Tensor {
+        precondition(weight.rank == 4 && weight.shape[1] == 1 && weight.shape[2] == 3 && weight.shape[3] == 3,
+                     "depthwise 3×3 weight expected, got \(weight.shape)")
+        return weight.reshaped([weight.shape[0], 9]).permuted([1, 0])
     }
 }
