@@ -92,6 +92,9 @@ def main():
     ap.add_argument("--repeats", type=int, default=0, help="encoder runs per engine (default 5 LiteMedSAM, 3 MedSAM)")
     ap.add_argument("--no-scaling", action="store_true", help="skip the 1-thread Swift encoder runs")
     ap.add_argument("--models", default="lite,medsam")
+    ap.add_argument("--engines", default="swift,pytorch,onnxruntime", help="subset of engines to run")
+    ap.add_argument("--merge", action="store_true",
+                    help="keep rows of engines/models not run now from the previous results/latest.json")
     a = ap.parse_args()
     N = a.threads
     models = a.models.split(",")
@@ -106,7 +109,10 @@ def main():
     sh(["cc", "-O2", os.path.join(BENCH, "sgemm", "sgemm_peak.c"), "-o", sg_bin, *(cflags or ["-lopenblas"])])
     sh(["bash", os.path.join(ROOT, "scripts", "fetch-checkpoints.sh")])
     py = None
-    if not a.swift_only:
+    engines = set(a.engines.split(","))
+    if a.swift_only:
+        engines = {"swift"}
+    if engines - {"swift"}:
         py = setup_python(N)
         for m in models:  # exports in their own processes (cached), so ORT's RSS is its own
             sh([py, os.path.join(BENCH, "python", "bench_onnx.py"), "--model", m, "--export-only"])
@@ -122,24 +128,38 @@ def main():
 
     for m in models:
         stages = "encoder,decoder,segment1,boxes10,pipeline" + (",volume" if m == "lite" else "")
-        rows += run_json([swift_bin, "--model", m, "--threads", str(N), "--repeats", str(reps[m]), "--stages", stages],
-                         f"swift {m}")
-        if py:
-            rows += run_json([py, os.path.join(BENCH, "python", "bench_torch.py"), "--model", m, "--threads", str(N),
-                              "--repeats", str(reps[m])], f"pytorch {m}")
+        if "swift" in engines:
+            rows += run_json([swift_bin, "--model", m, "--threads", str(N), "--repeats", str(reps[m]), "--stages", stages],
+                             f"swift {m}")
+        if "pytorch" in engines:
+            # PyTorch runs on the interpreter running this script, not in the venv: onnxruntime's wheel
+            # brings a top-level `triton` namespace package that breaks `import torch._dynamo` (timm).
+            rows += run_json([sys.executable, os.path.join(BENCH, "python", "bench_torch.py"), "--model", m,
+                              "--threads", str(N), "--repeats", str(reps[m])], f"pytorch {m}")
+        if "onnxruntime" in engines:
             rows += run_json([py, os.path.join(BENCH, "python", "bench_onnx.py"), "--model", m, "--threads", str(N),
                               "--repeats", str(reps[m])], f"onnxruntime {m}")
-    scaling = {}
-    if not a.no_scaling and N > 1:
+    if a.merge and os.path.exists(os.path.join(RESULTS, "latest.json")):
+        ran = {(r["engine"], r["model"]) for r in rows}
+        old = json.load(open(os.path.join(RESULTS, "latest.json")))
+        kept = [r for r in old if (r["engine"], r["model"]) not in ran and r["engine"] in {"swift", "pytorch", "onnxruntime"}]
+        for r in kept:
+            r["merged_from_previous_run"] = True
+        rows = kept + rows
+        log(f"merged {len(kept)} rows from the previous results/latest.json")
+    if "swift" in engines and not a.no_scaling and N > 1:
         for m in models:
-            one = run_json([swift_bin, "--model", m, "--threads", "1", "--repeats", str(max(2, reps[m] - 1)),
-                            "--stages", "encoder"], f"swift {m} 1 thread")
-            rows += one
-            base = next((r for r in rows if r["engine"] == "swift" and r["model"] == m and r["stage"] == "encoder"
-                         and r["threads"] == N), None)
-            if one and base:
-                scaling[m] = {"encoder_1_thread_s": one[0]["seconds_median"], f"encoder_{N}_threads_s": base["seconds_median"],
-                              "speedup": one[0]["seconds_median"] / base["seconds_median"]}
+            rows += run_json([swift_bin, "--model", m, "--threads", "1", "--repeats", str(max(2, reps[m] - 1)),
+                              "--stages", "encoder"], f"swift {m} 1 thread")
+    scaling = {}
+    for m in models:
+        one = next((r for r in rows if r["engine"] == "swift" and r["model"] == m and r["stage"] == "encoder"
+                    and r["threads"] == 1), None)
+        base = next((r for r in rows if r["engine"] == "swift" and r["model"] == m and r["stage"] == "encoder"
+                     and r["threads"] == N), None)
+        if one and base and N > 1:
+            scaling[m] = {"encoder_1_thread_s": one["seconds_median"], f"encoder_{N}_threads_s": base["seconds_median"],
+                          "speedup": one["seconds_median"] / base["seconds_median"]}
 
     # Derived columns.
     for r in rows:
@@ -199,7 +219,8 @@ def main():
     out = []
     for r in rows:
         o = {k: r.get(k) for k in keys}
-        o.update({k: r[k] for k in ["ratio_to_swift", "pct_sgemm_peak", "runs", "slices", "load_avg_before", "load_avg_after"]
+        o.update({k: r[k] for k in ["ratio_to_swift", "pct_sgemm_peak", "runs", "slices", "load_avg_before", "load_avg_after",
+                                    "merged_from_previous_run"]
                   if k in r})
         out.append(o)
     with open(os.path.join(RESULTS, "latest.json"), "w") as fh:
