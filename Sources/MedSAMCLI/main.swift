@@ -1,1 +1,259 @@
-print("medsam")
+import ArgumentParser
+import Foundation
+import MedSAM
+import MedSAMTools
+
+// `medsam`: MedSAM / LiteMedSAM from the command line. Logic lives in MedSAMTools; this file only maps
+// arguments. Every failure ends with ONE line `error: …` on stderr and a non-zero exit status.
+
+struct Medsam: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "medsam",
+        abstract: "Box-prompted medical image segmentation with MedSAM and LiteMedSAM on the CPU.",
+        discussion: """
+        Examples:
+          medsam segment ct.dcm --box 87,97,345,305 --output mask.png --overlay overlay.png
+          medsam volume brain.nii.gz --box3d 40,30,3,90,80,12 --output labels.nii.gz
+          medsam batch cases/ segs/ --shard 1/4
+          medsam eval segs/ cases/ --csv scores.csv
+        """,
+        version: "0.1.0",
+        subcommands: [Segment.self, VolumeCommand.self, BatchCommand.self, Eval.self, Convert.self, Info.self]
+    )
+}
+
+struct ModelOptions: ParsableArguments {
+    @Option(help: "Model: lite (LiteMedSAM, cached checkpoint) or medsam (MedSAM ViT-B, needs --checkpoint).")
+    var model: String = "lite"
+    @Option(help: "Checkpoint (.pth or .safetensors). Default for lite: $MEDSAM_CHECKPOINT_DIR or .cache/checkpoints/lite_medsam.pth.")
+    var checkpoint: String?
+    @Option(help: "Compute threads (default: all cores).")
+    var threads: Int?
+
+    func applyThreads() throws {
+        if let threads {
+            guard threads >= 1 else { throw ToolError("--threads \(threads): must be at least 1") }
+            ComputeThreads.set(threads)
+        }
+    }
+}
+
+let windowHelp = ArgumentHelp(
+    "Intensity window for raw values: soft-tissue, lung, bone, brain, L,W (HU), percentile or none.",
+    discussion: "Default: 8-bit data as it is; CT (DICOM Modality CT, or data with negative values) soft-tissue L40/W400; other 16-bit/float data the percentile rule (0.5–99.5 % of positive values, MedSAM's pre_CT_MR.py).")
+
+func say(_ line: String) { print(line) }
+
+struct Segment: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Segment a 2-D image (or one slice of a volume) with box and point prompts.",
+        discussion: """
+        Inputs: PNG/JPEG (8/16-bit, gray/RGB), .npy (H,W), DICOM file or folder, NIfTI (axial slice --slice, \
+        default the middle one), CVPR24 challenge 2-D .npz (its own boxes when no --box is given).
+        Output: label mask (0 background, k for the k-th box, later boxes win): .png (8-bit, 16-bit above 255 \
+        labels) or .npy for images; NIfTI with the input's geometry for NIfTI input; .npz `segs` for npz input.
+        Coordinates are pixels of the image as read (x = column, y = row; NIfTI slices in display orientation).
+
+        Example:
+          medsam segment Fixtures/data/dicompyler_ct/ct0.png --box 87,97,345,305 --output mask.png --overlay overlay.png
+          medsam segment CT_small.dcm --box 20,20,100,100 --window bone --output mask.png --probabilities probs.npy
+        """)
+
+    @Argument(help: "Input image (PNG, JPEG, .npy, DICOM file/folder, NIfTI, challenge .npz).")
+    var image: String
+    @Option(name: .customLong("box"), parsing: .unconditionalSingleValue, help: "Box x0,y0,x1,y1 in pixels (repeatable; one object each).")
+    var boxes: [String] = []
+    @Option(name: .customLong("point"), parsing: .unconditionalSingleValue,
+            help: "Point x,y[,label] (label 1 = object, 0 = background); K:x,y[,label] refines box K (repeatable).")
+    var points: [String] = []
+    @OptionGroup var modelOptions: ModelOptions
+    @Option(name: [.short, .long], help: "Label mask to write (.png/.npy; .nii/.nii.gz for NIfTI input; .npz for npz input).")
+    var output: String
+    @Option(help: "Write float32 probabilities, shape (boxes, H, W), to this .npy file.")
+    var probabilities: String?
+    @Option(help: "Write an RGB PNG of the image with coloured masks and boxes.")
+    var overlay: String?
+    @Option(help: windowHelp)
+    var window: String?
+    @Option(help: "Slice (NIfTI axial slice, DICOM frame or series slice), 0-based; default the middle one.")
+    var slice: Int?
+
+    func run() throws {
+        try modelOptions.applyThreads()
+        var r = SegmentRequest(input: image, output: output)
+        r.boxes = boxes; r.points = points; r.model = modelOptions.model; r.checkpoint = modelOptions.checkpoint
+        r.probabilities = probabilities; r.overlay = overlay; r.window = window; r.slice = slice
+        try Pipelines.segment(r, log: say)
+    }
+}
+
+struct VolumeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "volume",
+        abstract: "Segment a 3-D volume with LiteMedSAM's slice propagation.",
+        discussion: """
+        Inputs: NIfTI (.nii, .nii.gz; windowed over the whole volume, see --window) or a CVPR24 3-D challenge .npz \
+        (its own boxes when no --box3d is given). Output in the same format: NIfTI with the input's geometry, or \
+        .npz with `segs`. Box coordinates: x = column, y = row of the axial slices in display orientation \
+        (as `medsam segment --slice`), z = slice index; maxima inclusive for z.
+
+        Example:
+          medsam volume Fixtures/io/nifti/mni152_t1_z55-65.nii.gz --box3d 40,60,2,150,170,8 --output wm.nii.gz
+          medsam volume 3DBox_MR_0001.npz --output segs/3DBox_MR_0001.npz
+        """)
+
+    @Argument(help: "Input volume (NIfTI or 3-D challenge .npz).")
+    var volume: String
+    @Option(name: .customLong("box3d"), parsing: .unconditionalSingleValue, help: "3-D box x0,y0,z0,x1,y1,z1 (repeatable).")
+    var boxes: [String] = []
+    @OptionGroup var modelOptions: ModelOptions
+    @Option(name: [.short, .long], help: "Output (.nii/.nii.gz for NIfTI input, .npz for npz input).")
+    var output: String
+    @Option(help: windowHelp)
+    var window: String?
+
+    func run() throws {
+        try modelOptions.applyThreads()
+        var r = VolumeRequest(input: volume, output: output)
+        r.boxes = boxes; r.model = modelOptions.model; r.checkpoint = modelOptions.checkpoint; r.window = window
+        try Pipelines.volume(r, log: say)
+    }
+}
+
+struct BatchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "batch",
+        abstract: "Segment every case of a folder: resumable, atomic outputs, shardable.",
+        discussion: """
+        Cases: challenge .npz files (2-D or 3-D, their own boxes) → OUTPUT_DIR/<name>.npz with `segs`; images \
+        (.png .jpg .npy .dcm) or NIfTI with a sidecar <stem>.boxes.txt (one box per line: x0,y0,x1,y1, or \
+        x0,y0,z0,x1,y1,z1 for NIfTI) → <stem>.png / <stem>.nii.gz. Finished outputs are skipped, so a rerun \
+        resumes; outputs are written to a temporary name and renamed when complete. --shard i/n takes every n-th \
+        case of the sorted list starting at the i-th (1-based), e.g. in a Slurm array: \
+        --shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT.
+
+        Example:
+          medsam batch imgs/ segs/ --shard 2/4
+        """)
+
+    @Argument(help: "Folder of cases.") var inputDir: String
+    @Argument(help: "Folder for the outputs (created if missing).") var outputDir: String
+    @OptionGroup var modelOptions: ModelOptions
+    @Option(help: "Process shard i of n (1-based).") var shard: String?
+
+    func run() throws {
+        try modelOptions.applyThreads()
+        let kind = try ModelLoader.kind(modelOptions.model)
+        let s = try shard.map(ArgumentValues.shard) ?? (index: 1, count: 1)
+        let inDir = URL(fileURLWithPath: inputDir), outDir = URL(fileURLWithPath: outputDir)
+        let (all, skippedFiles) = try Batch.cases(in: inDir, outputDir: outDir)
+        let mine = Batch.shard(all, index: s.index, count: s.count)
+        do { try FileManager.default.createDirectory(at: outDir, withIntermediateDirectories: true) } catch {
+            throw ToolError("cannot create \(outDir.path): \(error.localizedDescription)")
+        }
+        for f in skippedFiles { FileHandle.standardError.write(Data("note: not a case: \(f)\n".utf8)) }
+        let todo = mine.filter { !Batch.isFinished($0) }
+        say("\(all.count) case(s); shard \(s.index)/\(s.count): \(mine.count), \(mine.count - todo.count) already done")
+        guard !mine.isEmpty else { return }
+        let segmenter = todo.isEmpty ? nil : try ModelLoader.load(kind, checkpoint: modelOptions.checkpoint)
+        let progress = ProgressReporter(total: mine.count)
+        var failed = [String]()
+        for c in mine {
+            if Batch.isFinished(c) { progress.step(c.name, status: "done earlier, skipped", seconds: nil); continue }
+            let t0 = Date()
+            do {
+                try Batch.run(c, segmenter: segmenter!)
+                progress.step(c.name, status: "ok", seconds: Date().timeIntervalSince(t0))
+            } catch {
+                failed.append(c.name)
+                progress.step(c.name, status: "FAILED", seconds: Date().timeIntervalSince(t0))
+                FileHandle.standardError.write(Data("error: \(c.name): \(oneLineDescription(error))\n".utf8))
+            }
+        }
+        if !failed.isEmpty { throw ToolError("\(failed.count) of \(mine.count) case(s) failed: \(failed.joined(separator: ", "))") }
+    }
+}
+
+struct Eval: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "DSC and NSD per case and per label (CVPR24 compute_metrics.py).",
+        discussion: """
+        Compares `segs` of PRED_DIR/<name>.npz with `gts` of GT_DIR/<name>.npz for every .npz in GT_DIR \
+        (3-D spacing from the ground truth's `spacing`, else 1). Missing predictions count as 0.
+
+        Example:
+          medsam eval segs/ cases/ --csv scores.csv --tolerance 2
+        """)
+
+    @Argument(help: "Folder of predictions (.npz with segs).") var predDir: String
+    @Argument(help: "Folder of ground truth (.npz with gts).") var gtDir: String
+    @Option(help: "Write per-label and per-case scores to this CSV file.") var csv: String?
+    @Option(help: "NSD tolerance in mm (voxels for 2-D).") var tolerance: Double = 2
+
+    func run() throws {
+        if let csv { try OutputWriter.checkExtension(URL(fileURLWithPath: csv), allowed: ["csv"], what: "--csv") }
+        let results = try Evaluation.evaluate(predictions: URL(fileURLWithPath: predDir), groundTruth: URL(fileURLWithPath: gtDir),
+                                              tolerance: tolerance)
+        for r in results {
+            if let s = r.scores {
+                say(String(format: "%@: DSC %.4f, NSD %.4f", r.name, s.dsc, s.nsd))
+            } else {
+                say("\(r.name): prediction missing")
+            }
+        }
+        say(Evaluation.summary(results))
+        if let csv {
+            let text = Evaluation.csv(results)
+            try AtomicFile.write(URL(fileURLWithPath: csv)) { try Data(text.utf8).write(to: $0) }
+        }
+    }
+}
+
+struct Convert: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Convert a PyTorch .pth checkpoint (or safetensors) to safetensors.",
+        discussion: """
+        Example:
+          medsam convert .cache/checkpoints/lite_medsam.pth lite_medsam.safetensors --half
+        """)
+    @Argument(help: "Input checkpoint (.pth or .safetensors).") var input: String
+    @Argument(help: "Output .safetensors file.") var output: String
+    @Flag(help: "Store float16 (half the size).") var half = false
+
+    func run() throws { say(try CheckpointTools.convert(input, output, half: half)) }
+}
+
+struct Info: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show a checkpoint's model kind, parameter count and keys by prefix.",
+        discussion: """
+        Example:
+          medsam info .cache/checkpoints/lite_medsam.pth
+        """)
+    @Argument(help: "Checkpoint (.pth or .safetensors).") var checkpoint: String
+    func run() throws { say(try CheckpointTools.info(checkpoint)) }
+}
+
+// Entry point: parse, run, and turn every error into one line.
+func fail(_ message: String, code: Int32) -> Never {
+    let line = message.split(whereSeparator: \.isNewline).first.map(String.init) ?? "failed"
+    FileHandle.standardError.write(Data("error: \(line)\n".utf8))
+    exit(code)
+}
+
+var command: ParsableCommand
+do {
+    command = try Medsam.parseAsRoot()
+} catch {
+    if Medsam.exitCode(for: error) == .success { Medsam.exit(withError: error) }
+    var message = Medsam.message(for: error)
+    if message.hasPrefix("Error: ") { message.removeFirst(7) }
+    fail(message, code: Medsam.exitCode(for: error).rawValue)
+}
+do {
+    try command.run()
+} catch {
+    // Help requests of command groups arrive here (thrown by `run()`), as do CleanExit / ExitCode.
+    if error is CleanExit || error is ExitCode || Medsam.exitCode(for: error) == .success { Medsam.exit(withError: error) }
+    fail(oneLineDescription(error), code: 1)
+}

@@ -1,0 +1,190 @@
+import Foundation
+import MedSAM
+import MedicalIO
+
+/// `medsam segment`: one 2-D image (or one slice), one or more prompts.
+public struct SegmentRequest: Sendable {
+    public var input: String
+    public var boxes: [String] = []
+    public var points: [String] = []
+    public var model = "lite"
+    public var checkpoint: String?
+    public var output: String
+    public var probabilities: String?
+    public var overlay: String?
+    public var window: String?
+    public var slice: Int?
+    public init(input: String, output: String) { self.input = input; self.output = output }
+}
+
+/// `medsam volume`: LiteMedSAM's 3-D propagation.
+public struct VolumeRequest: Sendable {
+    public var input: String
+    public var boxes: [String] = []
+    public var model = "lite"
+    public var checkpoint: String?
+    public var output: String
+    public var window: String?
+    public init(input: String, output: String) { self.input = input; self.output = output }
+}
+
+public enum Pipelines {
+    // MARK: segment
+
+    public static func segment(_ r: SegmentRequest, log: (String) -> Void) throws {
+        let kind = try ModelLoader.kind(r.model)
+        let window = try r.window.map(ArgumentValues.window)
+        let boxes = try r.boxes.map(ArgumentValues.box)
+        let points = try r.points.map(ArgumentValues.point)
+        let input = try SegmentInput.load(URL(fileURLWithPath: r.input), window: window, slice: r.slice)
+        let prompts = try ArgumentValues.prompts(boxes: boxes.isEmpty && points.isEmpty ? input.storedBoxes : boxes,
+                                                 points: points)
+        guard !prompts.isEmpty else {
+            throw ToolError("no prompt: give at least one --box x0,y0,x1,y1 (pixels of the \(input.width)×\(input.height) image)")
+        }
+        try validate(prompts, width: input.width, height: input.height)
+        let out = URL(fileURLWithPath: r.output)
+        try OutputWriter.checkExtension(out, allowed: outputExtensions(input.format), what: "--output")
+        let probs = r.probabilities.map { URL(fileURLWithPath: $0) }
+        if let probs { try OutputWriter.checkExtension(probs, allowed: ["npy"], what: "--probabilities") }
+        let overlay = r.overlay.map { URL(fileURLWithPath: $0) }
+        if let overlay { try OutputWriter.checkExtension(overlay, allowed: ["png"], what: "--overlay") }
+
+        let sliceText = input.slice.map { ", slice \($0)" } ?? ""
+        log("\(input.url.lastPathComponent): \(input.format.rawValue) \(input.width)×\(input.height)\(sliceText), \(input.windowDescription)")
+        let t0 = Date()
+        let segmenter = try ModelLoader.load(kind, checkpoint: r.checkpoint)
+        let t1 = Date()
+        let embedding = try segmenter.embed(input.image)
+        let results = try segmenter.segment(embedding, prompts: prompts)
+        let t2 = Date()
+        let labels = Segmenter.labelMap(results)
+        try writeLabels(labels, input: input, to: out)
+        if let probs { try OutputWriter.writeProbabilities(results, to: probs) }
+        if let overlay {
+            let img = try Overlay.render(image: input.image, labels: labels, boxes: prompts.compactMap(\.box),
+                                         points: prompts.flatMap(\.points))
+            try AtomicFile.write(overlay) { try PNGFile.write(img, to: $0) }
+        }
+        for (k, s) in results.enumerated() {
+            log("object \(k + 1): \(s.area) px, predicted IoU \(String(format: "%.3f", s.iouScore))")
+        }
+        log(String(format: "%@ loaded in %.2f s, segmented in %.2f s → %@", segmenter.model.displayName,
+                   t1.timeIntervalSince(t0), t2.timeIntervalSince(t1), out.path))
+    }
+
+    static func validate(_ prompts: [SegmentationPrompt], width: Int, height: Int) throws {
+        for p in prompts {
+            if let b = p.box { _ = try b.validated(width: width, height: height) }
+            for pt in p.points where !(pt.x >= 0 && pt.y >= 0 && pt.x <= Double(width) && pt.y <= Double(height)) {
+                throw SegmenterError.pointOutsideImage(x: pt.x, y: pt.y, width: width, height: height)
+            }
+        }
+    }
+
+    static func outputExtensions(_ f: InputFormat) -> [String] {
+        switch f {
+        case .nifti: return ["nii.gz", "nii"]
+        case .npz: return ["npz"]
+        default: return ["png", "npy"]
+        }
+    }
+
+    /// Writes a 2-D label map in the input's format (PNG/npy, NIfTI with the source geometry, challenge npz).
+    public static func writeLabels(_ labels: [UInt16], input: SegmentInput, to out: URL) throws {
+        switch input.format {
+        case .nifti:
+            guard let n = input.nifti, let k = input.slice else { return }
+            let plane = input.width * input.height
+            var all = [UInt16](repeating: 0, count: plane * n.volume.depth)
+            all.replaceSubrange((k * plane)..<((k + 1) * plane), with: labels)
+            try OutputWriter.writeNIfTI(displayLabels: all, source: n, to: out)
+        case .npz:
+            try OutputWriter.writeChallenge(labels, shape: [input.height, input.width], to: out)
+        default:
+            try OutputWriter.writeLabels2D(labels, width: input.width, height: input.height, to: out)
+        }
+    }
+
+    // MARK: volume
+
+    /// A 3-D input: display-oriented (D, H, W) 8-bit volume plus what is needed to write the result.
+    public struct VolumeInput: Sendable {
+        public let url: URL
+        public let format: InputFormat
+        public let volume: MedSAM.Volume
+        public let nifti: NIfTIImage?
+        public let challenge: ChallengeCase?
+        public let storedBoxes: [MedSAM.Box3D]
+        public let windowDescription: String
+    }
+
+    public static func loadVolume(_ url: URL, window: WindowChoice?) throws -> VolumeInput {
+        let format = try InputFormat.detect(url)
+        let what = url.lastPathComponent
+        switch format {
+        case .nifti:
+            let n = try NIfTIImage.read(url)
+            let v = n.volume
+            var values = [Float]()
+            values.reserveCapacity(v.width * v.height * v.depth)
+            for z in 0..<v.depth { values += try n.axialSlice(z).pixels }
+            let (choice, text) = WindowRule.resolve(window, pixelType: v.pixelType, modality: nil, minimum: values.min() ?? 0)
+            let u8 = try WindowRule.apply(choice, values: values, what: what)
+            return VolumeInput(url: url, format: format,
+                               volume: try MedSAM.Volume(voxels: u8, depth: v.depth, height: v.height, width: v.width),
+                               nifti: n, challenge: nil, storedBoxes: [], windowDescription: text)
+        case .npz:
+            let c = try ChallengeCase.read(url)
+            guard c.is3D else { throw ToolError("\(what) is a 2-D challenge case: use `medsam segment`") }
+            var u8 = try c.imgs.uint8s()
+            var text = "8-bit values as they are"
+            if let window {
+                u8 = try WindowRule.apply(window, values: u8.map(Float.init), what: what)
+                text = WindowRule.describe(window)
+            }
+            let s = c.imgs.shape
+            let boxes = try c.boxes3D().map { b -> MedSAM.Box3D in
+                MedSAM.Box3D(x0: Int(b.x0), y0: Int(b.y0), z0: Int(b.z0), x1: Int(b.x1), y1: Int(b.y1), z1: Int(b.z1))
+            }
+            return VolumeInput(url: url, format: format,
+                               volume: try MedSAM.Volume(voxels: u8, depth: s[0], height: s[1], width: s[2]),
+                               nifti: nil, challenge: c, storedBoxes: boxes, windowDescription: text)
+        default:
+            throw ToolError("\(what): `medsam volume` reads NIfTI (.nii, .nii.gz) or a 3-D challenge .npz, not \(format.rawValue)")
+        }
+    }
+
+    public static func volume(_ r: VolumeRequest, log: (String) -> Void) throws {
+        let kind = try ModelLoader.kind(r.model)
+        guard kind == .liteMedSAM else { throw VolumeError.unsupportedModel(kind) }
+        let window = try r.window.map(ArgumentValues.window)
+        let parsed = try r.boxes.map(ArgumentValues.box3D)
+        let input = try loadVolume(URL(fileURLWithPath: r.input), window: window)
+        let boxes = parsed.isEmpty ? input.storedBoxes : parsed
+        guard !boxes.isEmpty else { throw ToolError("no prompt: give at least one --box3d x0,y0,z0,x1,y1,z1") }
+        let v = input.volume
+        for b in boxes where !(b.x0 >= 0 && b.y0 >= 0 && b.z0 >= 0 && b.x1 <= v.width && b.y1 <= v.height && b.z1 < v.depth) {
+            throw VolumeError.boxOutsideVolume(b, depth: v.depth, height: v.height, width: v.width)
+        }
+        let out = URL(fileURLWithPath: r.output)
+        try OutputWriter.checkExtension(out, allowed: input.format == .nifti ? ["nii.gz", "nii"] : ["npz"], what: "--output")
+        log("\(input.url.lastPathComponent): \(v.width)×\(v.height)×\(v.depth), \(input.windowDescription), \(boxes.count) box(es)")
+        let t0 = Date()
+        let segmenter = try ModelLoader.load(kind, checkpoint: r.checkpoint)
+        let labels = try segmenter.segmentVolume(v, boxes: boxes)
+        try writeVolumeLabels(labels, input: input, to: out)
+        let counts = (1...boxes.count).map { k in labels.reduce(0) { $0 + ($1 == UInt16(k) ? 1 : 0) } }
+        log(String(format: "segmented in %.2f s; voxels per object %@ → %@", Date().timeIntervalSince(t0),
+                   counts.map(String.init).joined(separator: ", "), out.path))
+    }
+
+    public static func writeVolumeLabels(_ labels: [UInt16], input: VolumeInput, to out: URL) throws {
+        let v = input.volume
+        if let n = input.nifti {
+            try OutputWriter.writeNIfTI(displayLabels: labels, source: n, to: out)
+        } else {
+            try OutputWriter.writeChallenge(labels, shape: [v.depth, v.height, v.width], to: out)
+        }
+    }
+}
