@@ -43,7 +43,7 @@ let package = Package(
         .target(name: "Tensor", dependencies: blasDependency + ["CKernels"]),
         .target(
             name: "NN",
-            dependencies: ["Tensor", .product(name: "ZIPFoundation", package: "ZIPFoundation")]
+            dependencies: ["Tensor", "CKernels", .product(name: "ZIPFoundation", package: "ZIPFoundation")]
         ),
         .target(name: "ImageEncoder", dependencies: ["Tensor", "NN", "CKernels"]),
         .target(name: "PromptEncoder", dependencies: ["Tensor", "NN"]),

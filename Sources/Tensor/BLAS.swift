@@ -63,6 +63,46 @@ public enum BLAS {
         }
     }
 
+    /// `C = op(A)·op(B)` computed in tiles spread over the threads, each tile followed at once by
+    /// `epilogue` on the same tile (e.g. bias + GELU) while it is still in cache.
+    ///
+    /// - `tileColumns`: tiles are column ranges of C (else row ranges); `epilogue` receives the range.
+    public static func sgemmTiled(
+        transposeA: Bool = false, transposeB: Bool = false,
+        m: Int, n: Int, k: Int,
+        a: UnsafePointer<Float>, lda: Int,
+        b: UnsafePointer<Float>, ldb: Int,
+        c: UnsafeMutablePointer<Float>, ldc: Int,
+        tileColumns: Bool, tileSize: Int,
+        epilogue: (Range<Int>) -> Void
+    ) {
+        if m == 0 || n == 0 { return }
+        let total = tileColumns ? n : m
+        let step = max(16, tileSize)
+        let tiles = (total + step - 1) / step
+        let ap = SendablePointer(UnsafeMutablePointer(mutating: a))
+        let bp = SendablePointer(UnsafeMutablePointer(mutating: b))
+        let cp = SendablePointer(c)
+        withoutActuallyEscaping(epilogue) { epilogue in
+            let box = UncheckedSendableBox(epilogue)
+            Parallel.forRanges(tiles, minimumPerThread: 1) { r in
+                for t in r {
+                    let lo = t * step, hi = min(total, lo + step)
+                    if tileColumns {
+                        sgemmSerial(transposeA: transposeA, transposeB: transposeB, m: m, n: hi - lo, k: k,
+                                    a: ap.pointer, lda: lda, b: bp.pointer + (transposeB ? lo * ldb : lo), ldb: ldb,
+                                    c: cp.pointer + lo, ldc: ldc)
+                    } else {
+                        sgemmSerial(transposeA: transposeA, transposeB: transposeB, m: hi - lo, n: n, k: k,
+                                    a: ap.pointer + (transposeA ? lo : lo * lda), lda: lda, b: bp.pointer, ldb: ldb,
+                                    c: cp.pointer + lo * ldc, ldc: ldc)
+                    }
+                    box.value(lo..<hi)
+                }
+            }
+        }
+    }
+
     /// One single-threaded BLAS call.
     @inlinable
     public static func sgemmSerial(

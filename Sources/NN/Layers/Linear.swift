@@ -1,3 +1,4 @@
+import CKernels
 import Tensor
 
 /// `nn.Linear`: `y = x·Wᵀ + b` over the last dimension.
@@ -33,15 +34,22 @@ public struct Linear: Sendable {
         let rows = x.count / inFeatures
         precondition(x.shape.last == inFeatures, "Linear expects last dim \(inFeatures), got \(x.shape)")
         var out = Tensor(uninitializedShape: Array(x.shape.dropLast()) + [outFeatures])
+        let n = outFeatures
+        let bp = bias.map { b in b.withUnsafeBufferPointer { SendablePointer(UnsafeMutablePointer(mutating: $0.baseAddress!)) } }
         x.withUnsafeBufferPointer { xp in
             weight.withUnsafeBufferPointer { w in
                 out.withUnsafeMutableBufferPointer { op in
-                    BLAS.sgemm(transposeB: true, m: rows, n: outFeatures, k: inFeatures, a: xp.baseAddress!, lda: inFeatures,
-                               b: w.baseAddress!, ldb: inFeatures, c: op.baseAddress!, ldc: outFeatures)
+                    let o = SendablePointer(op.baseAddress!)
+                    // Row tiles: bias + activation run on each tile right after its GEMM, while cached.
+                    BLAS.sgemmTiled(transposeB: true, m: rows, n: n, k: inFeatures, a: xp.baseAddress!, lda: inFeatures,
+                                    b: w.baseAddress!, ldb: inFeatures, c: op.baseAddress!, ldc: n,
+                                    tileColumns: false, tileSize: max(16, (1 << 17) / max(n, 1)) / 16 * 16) { r in
+                        mk_bias_act_rows(o.pointer + r.lowerBound * n, r.count, n, bp?.pointer, activation.rawValue)
+                    }
                 }
             }
         }
-        out.applyRowBias(bias, activation: activation)
+        withExtendedLifetime(bias) {}
         return out
     }
 

@@ -31,6 +31,7 @@ extension Tensor {
         let pixels = oh * ow
         let direct = kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0
         var columns = direct ? nil : [Float](repeating: 0, count: kdim * pixels)
+        var fused = false
         withUnsafeBufferPointer { x in
             weight.withUnsafeBufferPointer { wt in
                 out.withUnsafeMutableBufferPointer { o in
@@ -39,7 +40,25 @@ extension Tensor {
                             let xin = x.baseAddress! + (b * cin + g * cinG) * h * w
                             let wg = wt.baseAddress! + g * coutG * kdim
                             let og = o.baseAddress! + (b * cout + g * coutG) * pixels
-                            if direct {
+                            if direct && (bias != nil || activation != .none) {
+                                // 1×1 conv: GEMM in pixel tiles, bias + activation on each tile while cached.
+                                let bp = bias.map { SendablePointer($0.storage.pointer + g * coutG) }
+                                let opg = SendablePointer(og)
+                                let act = activation.rawValue
+                                BLAS.sgemmTiled(m: coutG, n: pixels, k: kdim, a: wg, lda: kdim, b: xin, ldb: pixels,
+                                                c: og, ldc: pixels, tileColumns: true,
+                                                tileSize: max(64, (1 << 18) / max(coutG, 1)) / 16 * 16) { cols in
+                                    for ch in 0..<coutG {
+                                        let v = bp.map { $0.pointer + ch }
+                                        if let v {
+                                            mk_bias_act_planes(opg.pointer + ch * pixels + cols.lowerBound, 1, cols.count, v, act)
+                                        } else {
+                                            mk_bias_act_planes(opg.pointer + ch * pixels + cols.lowerBound, 1, cols.count, nil, act)
+                                        }
+                                    }
+                                }
+                                fused = true
+                            } else if direct {
                                 BLAS.sgemm(m: coutG, n: pixels, k: kdim, a: wg, lda: kdim, b: xin, ldb: pixels,
                                            c: og, ldc: pixels)
                             } else {
@@ -55,7 +74,8 @@ extension Tensor {
                 }
             }
         }
-        if bias != nil || activation != .none { out.applyChannelBias(bias, activation: activation) }
+        if !fused && (bias != nil || activation != .none) { out.applyChannelBias(bias, activation: activation) }
+        withExtendedLifetime(bias) {}
         return out
     }
 
