@@ -18,6 +18,9 @@ public enum Batch {
         public let input: URL
         public let output: URL
         public let sidecar: URL?
+        public init(name: String, input: URL, output: URL, sidecar: URL?) {
+            self.name = name; self.input = input; self.output = output; self.sidecar = sidecar
+        }
     }
 
     static let imageExtensions = ["png", "jpg", "jpeg", "npy", "dcm"]
