@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Quick start on a fresh Debian/Ubuntu machine with Swift: installs what is missing (scripts/bootstrap.sh:
+# OpenBLAS, zlib, libpng, libturbojpeg, the LiteMedSAM checkpoint), builds the `medsam` tool (release, the same
+# build flags as scripts/test.sh so the test run reuses it) and segments a bundled real CT slice
+# (dicompyler-core's ct.0.dcm, soft-tissue window) with two boxes, writing a label mask and an overlay PNG.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$here"
+
+bash scripts/bootstrap.sh
+swift build -c release -Xswiftc -enable-testing --product medsam
+
+out="${1:-$here/.cache/quickstart}"
+mkdir -p "$out"
+.build/release/medsam segment Fixtures/data/dicompyler_ct/ct0_softtissue.png \
+    --box 87,97,345,305 --box 345,128,483,282 \
+    --output "$out/mask.png" --overlay "$out/overlay.png"
+echo "quickstart: mask $out/mask.png, overlay $out/overlay.png"
