@@ -83,7 +83,7 @@ let package = Package(
         .testTarget(name: "PreprocessTests", dependencies: ["Preprocess", "TestSupport"]),
         .testTarget(name: "MetricsTests", dependencies: ["Metrics", "TestSupport"]),
         .testTarget(name: "MedicalIOTests", dependencies: ["MedicalIO", "TestSupport"]),
-        .testTarget(name: "MedSAMTests", dependencies: ["MedSAM", "TestSupport"]),
+        .testTarget(name: "MedSAMTests", dependencies: ["MedSAM", "MedicalIO", "Metrics", "TestSupport"]),
         // Runs the built `medsam` executable (`swift build --build-tests` and `swift test` build every product).
         .testTarget(name: "CLITests", dependencies: ["MedSAMTools", "MedSAM", "MedicalIO", "Metrics", "TestSupport"]),
         .testTarget(name: "ReliabilityTests", dependencies: ["MedSAM", "MedicalIO", "NN", "TestSupport"]),
