@@ -24,7 +24,7 @@ final class CLICheckpointTests: XCTestCase {
         let key = "mask_decoder.iou_token.weight"
         let x = try XCTUnwrap(a[key]).scalars, y = try XCTUnwrap(b[key]).scalars
         for (u, v) in zip(x, y) { XCTAssertEqual(u, v, accuracy: abs(u) * 1e-3 + 1e-6) }
-        XCTAssertLessThan(try FileManager.default.attributesOfItem(atPath: out.path)[.size] as! Int, 12_000_000, "half precision")
+        XCTAssertLessThan(try FileManager.default.attributesOfItem(atPath: out.path)[.size] as! Int, 25_000_000, "half precision (F32 would be ~39 MB)")
         let info2 = try CLI.run(["info", out.path])
         XCTAssertTrue(info2.stdout.contains("model: LiteMedSAM"), info2.stdout)
 
