@@ -71,23 +71,25 @@ static void relpos_scalar(float *scores, ptrdiff_t rows, ptrdiff_t ld, const flo
     }
 }
 
-static void depthwise_scalar(const float *x, float *out, ptrdiff_t h, ptrdiff_t w, const float *kernel,
-                             ptrdiff_t k, ptrdiff_t s, ptrdiff_t p, float bias, ptrdiff_t oh, ptrdiff_t ow) {
-    for (ptrdiff_t oy = 0; oy < oh; oy++) {
-        for (ptrdiff_t ox = 0; ox < ow; ox++) {
-            float acc = bias;
-            for (ptrdiff_t ky = 0; ky < k; ky++) {
-                ptrdiff_t iy = oy * s - p + ky;
-                if (iy < 0 || iy >= h) continue;
-                for (ptrdiff_t kx = 0; kx < k; kx++) {
-                    ptrdiff_t ix = ox * s - p + kx;
-                    if (ix < 0 || ix >= w) continue;
-                    acc += x[iy * w + ix] * kernel[ky * k + kx];
-                }
-            }
-            out[oy * ow + ox] = acc;
+// One output pixel of a depthwise convolution, with bounds checks (borders and the portable path).
+static inline float dw_pixel(const float *x, ptrdiff_t h, ptrdiff_t w, const float *kernel, ptrdiff_t k,
+                             ptrdiff_t s, ptrdiff_t p, float bias, ptrdiff_t oy, ptrdiff_t ox) {
+    float acc = bias;
+    for (ptrdiff_t ky = 0; ky < k; ky++) {
+        ptrdiff_t iy = oy * s - p + ky;
+        if (iy < 0 || iy >= h) continue;
+        for (ptrdiff_t kx = 0; kx < k; kx++) {
+            ptrdiff_t ix = ox * s - p + kx;
+            if (ix >= 0 && ix < w) acc += x[iy * w + ix] * kernel[ky * k + kx];
         }
     }
+    return acc;
+}
+
+static void depthwise_scalar(const float *x, float *out, ptrdiff_t h, ptrdiff_t w, const float *kernel,
+                             ptrdiff_t k, ptrdiff_t s, ptrdiff_t p, float bias, ptrdiff_t oh, ptrdiff_t ow) {
+    for (ptrdiff_t oy = 0; oy < oh; oy++)
+        for (ptrdiff_t ox = 0; ox < ow; ox++) out[oy * ow + ox] = dw_pixel(x, h, w, kernel, k, s, p, bias, oy, ox);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -261,18 +263,7 @@ MK_AVX2 static void depthwise_s1_avx2(const float *x, float *out, ptrdiff_t h, p
         ptrdiff_t x0 = p, x1 = w - k + p + 1;        // ox in [x0, x1) has ix = ox - p + kx in [0, w)
         if (x1 > ow) x1 = ow;
         if (x0 > x1) x0 = x1;
-        for (ptrdiff_t ox = 0; ox < x0; ox++) {
-            float acc = bias;
-            for (ptrdiff_t ky = 0; ky < k; ky++) {
-                ptrdiff_t iy = oy - p + ky;
-                if (iy < 0 || iy >= h) continue;
-                for (ptrdiff_t kx = 0; kx < k; kx++) {
-                    ptrdiff_t ix = ox - p + kx;
-                    if (ix >= 0 && ix < w) acc += x[iy * w + ix] * kernel[ky * k + kx];
-                }
-            }
-            o[ox] = acc;
-        }
+        for (ptrdiff_t ox = 0; ox < x0; ox++) o[ox] = dw_pixel(x, h, w, kernel, k, 1, p, bias, oy, ox);
         ptrdiff_t ox = x0;
         for (; ox + 8 <= x1; ox += 8) {
             __m256 acc = _mm256_set1_ps(bias);
@@ -285,18 +276,7 @@ MK_AVX2 static void depthwise_s1_avx2(const float *x, float *out, ptrdiff_t h, p
             }
             _mm256_storeu_ps(o + ox, acc);
         }
-        for (; ox < ow; ox++) {
-            float acc = bias;
-            for (ptrdiff_t ky = 0; ky < k; ky++) {
-                ptrdiff_t iy = oy - p + ky;
-                if (iy < 0 || iy >= h) continue;
-                for (ptrdiff_t kx = 0; kx < k; kx++) {
-                    ptrdiff_t ix = ox - p + kx;
-                    if (ix >= 0 && ix < w) acc += x[iy * w + ix] * kernel[ky * k + kx];
-                }
-            }
-            o[ox] = acc;
-        }
+        for (; ox < ow; ox++) o[ox] = dw_pixel(x, h, w, kernel, k, 1, p, bias, oy, ox);
     }
 }
 

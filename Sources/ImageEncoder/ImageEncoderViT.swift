@@ -331,24 +331,11 @@ public struct ViTAttention: Sendable {
 public func windowPartition(_ x: Tensor, windowSize ws: Int) -> (Tensor, (Int, Int)) {
     let (b, h, w, c) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
     let hp = (h + ws - 1) / ws * ws, wp = (w + ws - 1) / ws * ws
-    let (nh, nw) = (hp / ws, wp / ws)
-    var out = Tensor(zeros: [b * nh * nw, ws, ws, c])
+    var out = Tensor(zeros: [b * (hp / ws) * (wp / ws), ws, ws, c])
     x.withUnsafeBufferPointer { src in
         out.withUnsafeMutableBufferPointer { dst in
-            for bi in 0..<b {
-                for y in 0..<h {
-                    let wy = y / ws, iy = y % ws
-                    for wx in 0..<nw {
-                        let x0 = wx * ws
-                        let n = min(ws, w - x0)
-                        if n <= 0 { continue }
-                        let window = (bi * nh + wy) * nw + wx
-                        let d = dst.baseAddress! + ((window * ws + iy) * ws) * c
-                        let s = src.baseAddress! + ((bi * h + y) * w + x0) * c
-                        d.update(from: s, count: n * c)
-                    }
-                }
-            }
+            copyWindowRows(image: UnsafeMutablePointer(mutating: src.baseAddress!), windows: dst.baseAddress!,
+                           batch: b, size: (h, w), windowSize: ws, paddedWidth: wp, channels: c, toWindows: true)
         }
     }
     return (out, (hp, wp))
@@ -357,27 +344,35 @@ public func windowPartition(_ x: Tensor, windowSize ws: Int) -> (Tensor, (Int, I
 /// `window_unpartition`: the inverse of ``windowPartition(_:windowSize:)``, cropped to `size`.
 public func windowUnpartition(_ windows: Tensor, windowSize ws: Int, paddedSize: (Int, Int), size: (Int, Int)) -> Tensor {
     let (hp, wp) = paddedSize, (h, w) = size
-    let (nh, nw) = (hp / ws, wp / ws)
     let c = windows.shape[3]
-    let b = windows.shape[0] / (nh * nw)
+    let b = windows.shape[0] / ((hp / ws) * (wp / ws))
     var out = Tensor(uninitializedShape: [b, h, w, c])
     windows.withUnsafeBufferPointer { src in
         out.withUnsafeMutableBufferPointer { dst in
-            for bi in 0..<b {
-                for y in 0..<h {
-                    let wy = y / ws, iy = y % ws
-                    for wx in 0..<nw {
-                        let x0 = wx * ws
-                        let n = min(ws, w - x0)
-                        if n <= 0 { continue }
-                        let window = (bi * nh + wy) * nw + wx
-                        let s = src.baseAddress! + ((window * ws + iy) * ws) * c
-                        let d = dst.baseAddress! + ((bi * h + y) * w + x0) * c
-                        d.update(from: s, count: n * c)
-                    }
-                }
-            }
+            copyWindowRows(image: dst.baseAddress!, windows: UnsafeMutablePointer(mutating: src.baseAddress!),
+                           batch: b, size: (h, w), windowSize: ws, paddedWidth: wp, channels: c, toWindows: false)
         }
     }
     return out
+}
+
+/// Copies every unpadded image row segment to (or from) its place in the window layout.
+private func copyWindowRows(image: UnsafeMutablePointer<Float>, windows: UnsafeMutablePointer<Float>, batch b: Int,
+                            size: (Int, Int), windowSize ws: Int, paddedWidth wp: Int, channels c: Int, toWindows: Bool) {
+    let (h, w) = size
+    let nw = wp / ws, nh = (h + ws - 1) / ws
+    for bi in 0..<b {
+        for y in 0..<h {
+            let wy = y / ws, iy = y % ws
+            for wx in 0..<nw {
+                let x0 = wx * ws
+                let n = min(ws, w - x0)
+                if n <= 0 { continue }
+                let window = (bi * nh + wy) * nw + wx
+                let win = windows + ((window * ws + iy) * ws) * c
+                let img = image + ((bi * h + y) * w + x0) * c
+                if toWindows { win.update(from: img, count: n * c) } else { img.update(from: win, count: n * c) }
+            }
+        }
+    }
 }
