@@ -107,12 +107,12 @@ MK_AVX2 static inline __m256 mk_exp256(__m256 x) {
     x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
     x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), x);
     __m256 z = _mm256_mul_ps(x, x);
-    __m256 y = _mm256_set1_ps(1.9875691500E-4f);
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507E-3f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073E-3f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894E-2f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459E-1f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201E-1f));
+    // Cephes' degree-5 polynomial in Estrin form (shorter dependency chain than Horner).
+    __m256 a = _mm256_fmadd_ps(_mm256_set1_ps(1.6666665459E-1f), x, _mm256_set1_ps(5.0000001201E-1f));
+    __m256 b = _mm256_fmadd_ps(_mm256_set1_ps(8.3334519073E-3f), x, _mm256_set1_ps(4.1665795894E-2f));
+    __m256 c = _mm256_fmadd_ps(_mm256_set1_ps(1.9875691500E-4f), x, _mm256_set1_ps(1.3981999507E-3f));
+    __m256 z2 = _mm256_mul_ps(z, z);
+    __m256 y = _mm256_fmadd_ps(c, z2, _mm256_fmadd_ps(b, z, a));
     y = _mm256_fmadd_ps(y, z, _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
     __m256i e = _mm256_cvttps_epi32(fx);
     e = _mm256_slli_epi32(_mm256_add_epi32(e, _mm256_set1_epi32(127)), 23);
@@ -165,16 +165,18 @@ MK_AVX2 static inline __m256 mk_gelu256(__m256 x) {
     __m256 den = _mm256_fmadd_ps(half, z, one);
     __m256 t = _mm256_rcp_ps(den);                              // 12 bits …
     t = _mm256_mul_ps(t, _mm256_fnmadd_ps(den, t, _mm256_set1_ps(2.0f)));   // … Newton → ~23 bits
-    __m256 poly = _mm256_set1_ps(0.17087277f);
-    poly = _mm256_fmadd_ps(poly, t, _mm256_set1_ps(-0.82215223f));
-    poly = _mm256_fmadd_ps(poly, t, _mm256_set1_ps(1.48851587f));
-    poly = _mm256_fmadd_ps(poly, t, _mm256_set1_ps(-1.13520398f));
-    poly = _mm256_fmadd_ps(poly, t, _mm256_set1_ps(0.27886807f));
-    poly = _mm256_fmadd_ps(poly, t, _mm256_set1_ps(-0.18628806f));
-    poly = _mm256_fmadd_ps(poly, t, _mm256_set1_ps(0.09678418f));
-    poly = _mm256_fmadd_ps(poly, t, _mm256_set1_ps(0.37409196f));
-    poly = _mm256_fmadd_ps(poly, t, _mm256_set1_ps(1.00002368f));
-    poly = _mm256_fmadd_ps(poly, t, _mm256_set1_ps(-1.26551223f));
+    // Numerical Recipes' erfc polynomial, degree 9 in t, in Estrin form (depth 4 instead of 10).
+    __m256 t2 = _mm256_mul_ps(t, t);
+    __m256 t4 = _mm256_mul_ps(t2, t2);
+    __m256 t8 = _mm256_mul_ps(t4, t4);
+    __m256 p01 = _mm256_fmadd_ps(_mm256_set1_ps(1.00002368f), t, _mm256_set1_ps(-1.26551223f));
+    __m256 p23 = _mm256_fmadd_ps(_mm256_set1_ps(0.09678418f), t, _mm256_set1_ps(0.37409196f));
+    __m256 p45 = _mm256_fmadd_ps(_mm256_set1_ps(0.27886807f), t, _mm256_set1_ps(-0.18628806f));
+    __m256 p67 = _mm256_fmadd_ps(_mm256_set1_ps(1.48851587f), t, _mm256_set1_ps(-1.13520398f));
+    __m256 p89 = _mm256_fmadd_ps(_mm256_set1_ps(0.17087277f), t, _mm256_set1_ps(-0.82215223f));
+    __m256 q0 = _mm256_fmadd_ps(p23, t2, p01);
+    __m256 q1 = _mm256_fmadd_ps(p67, t2, p45);
+    __m256 poly = _mm256_fmadd_ps(p89, t8, _mm256_fmadd_ps(q1, t4, q0));
     __m256 arg = _mm256_fnmadd_ps(z, z, poly);                 // -z² + poly
     __m256 halfErfc = _mm256_mul_ps(half, _mm256_mul_ps(t, mk_exp256(arg)));
     __m256 neg = _mm256_mul_ps(x, halfErfc);                    // x < 0: 0.5·x·erfc(|x|/√2)
@@ -185,6 +187,11 @@ MK_AVX2 static inline __m256 mk_gelu256(__m256 x) {
 
 MK_AVX2 static void gelu_avx2(float *x, ptrdiff_t n) {
     ptrdiff_t i = 0;
+    for (; i + 16 <= n; i += 16) {   // two independent chains per iteration
+        __m256 a = mk_gelu256(_mm256_loadu_ps(x + i)), b = mk_gelu256(_mm256_loadu_ps(x + i + 8));
+        _mm256_storeu_ps(x + i, a);
+        _mm256_storeu_ps(x + i + 8, b);
+    }
     for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, mk_gelu256(_mm256_loadu_ps(x + i)));
     for (; i < n; i++) x[i] = mk_gelu1(x[i]);
 }
@@ -284,6 +291,12 @@ MK_AVX2 static void bias_act_avx2(float *x, ptrdiff_t n, float b, int act) {
     __m256 vb = _mm256_set1_ps(b);
     ptrdiff_t i = 0;
     if (act == MK_ACT_GELU) {
+        for (; i + 16 <= n; i += 16) {
+            __m256 a = mk_gelu256(_mm256_add_ps(_mm256_loadu_ps(x + i), vb));
+            __m256 c = mk_gelu256(_mm256_add_ps(_mm256_loadu_ps(x + i + 8), vb));
+            _mm256_storeu_ps(x + i, a);
+            _mm256_storeu_ps(x + i + 8, c);
+        }
         for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, mk_gelu256(_mm256_add_ps(_mm256_loadu_ps(x + i), vb)));
         for (; i < n; i++) x[i] = mk_gelu1(x[i] + b);
     } else if (act == MK_ACT_RELU) {
