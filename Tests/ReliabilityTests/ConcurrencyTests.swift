@@ -13,10 +13,10 @@ final class ConcurrencyTests: XCTestCase {
     static func prompts(task i: Int) -> [SegmentationPrompt] {
         let img = images[i % 2]
         let (w, h) = (Double(img.width), Double(img.height))
-        let f = Double(i) * 0.05
+        let f = Double(i % 4) * 0.05   // tasks 0…4 (i + j): every box stays inside the image
         return [
-            .box(Box(x0: w * (0.15 + f), y0: h * 0.2, x1: w * 0.7, y1: h * (0.7 + f / 2))),
-            .box(Box(x0: w * 0.55, y0: h * (0.45 + f / 2), x1: w * 0.95, y1: h * 0.85)),
+            .box(Box(x0: (w * (0.15 + f)).rounded(), y0: (h * 0.2).rounded(), x1: (w * 0.7).rounded(), y1: (h * (0.7 + f / 2)).rounded())),
+            .box(Box(x0: (w * 0.55).rounded(), y0: (h * (0.45 + f / 2)).rounded(), x1: (w * 0.95).rounded(), y1: (h * 0.85).rounded())),
             SegmentationPrompt(box: Box(x0: 1, y0: 1, x1: w - 1, y1: h - 1), points: [Point(x: w * 0.4, y: h * 0.45)]),
         ]
     }

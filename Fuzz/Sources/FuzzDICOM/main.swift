@@ -1,0 +1,11 @@
+import Foundation
+import FuzzSupport
+import MedicalIO
+
+Fuzz.main { input in
+    let d = Data(input)
+    Fuzz.medicalIO {
+        let img = try DICOMImage.parse(d, limits: Fuzz.limits)
+        Fuzz.medicalIO { Fuzz.blackHole(try img.frame(0)) }
+    }
+}

@@ -1,0 +1,8 @@
+import Foundation
+import FuzzSupport
+import MedicalIO
+
+Fuzz.main { input in
+    let d = Data(input)
+    Fuzz.medicalIO { Fuzz.blackHole(try PNGFile.decode(d, limits: Fuzz.limits)) }
+}

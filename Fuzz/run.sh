@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets (release, -sanitize=fuzzer,address; lld, as gold fails on ASan objects) and runs each for a bounded time
+# with seed corpora from Fixtures/. Not part of the normal build or test run.
+#
+#   Fuzz/run.sh [seconds-per-target] [target ...]        (default 60 s, all targets)
+#
+# Working corpora:   .build-fuzz/corpus/<target>/   (kept between runs, git-ignored)
+# Crashes / leaks:   .build-fuzz/artifacts/<target>/  → copy into Fixtures/corpus/<format>/ and add a
+#                    regression test to Tests/ReliabilityTests/CorpusTests.swift.
+# Summary:           .build-fuzz/summary.txt  (executions and findings per target)
+set -euo pipefail
+cd "$(dirname "$0")"
+FUZZ_DIR=$(pwd)
+ROOT=$(cd .. && pwd)
+SECONDS_PER_TARGET=${1:-60}
+shift || true
+ALL=(FuzzPickle FuzzTorchZip FuzzSafetensors FuzzNPY FuzzNPZ FuzzNIfTI FuzzDICOM FuzzPNG FuzzJPEG)
+[ $# -gt 0 ] && TARGETS=("$@") || TARGETS=("${ALL[@]}")
+SCRATCH="$ROOT/.build-fuzz"
+F="$ROOT/Fixtures"
+mkdir -p "$SCRATCH"
+
+for t in "${TARGETS[@]}"; do
+  swift build -c release --package-path "$FUZZ_DIR" --scratch-path "$SCRATCH/build" \
+    -Xswiftc -sanitize=fuzzer,address -Xswiftc -use-ld=lld --product "$t"
+done
+BIN=$(swift build -c release --package-path "$FUZZ_DIR" --scratch-path "$SCRATCH/build" --show-bin-path \
+  -Xswiftc -sanitize=fuzzer,address -Xswiftc -use-ld=lld)
+
+seeds() {   # seed files for a target (read-only inputs)
+  case "$1" in
+    FuzzPickle)      echo "$SCRATCH/seeds/pickle" "$F/corpus/pickle" ;;
+    FuzzTorchZip)    echo "$F/weights" "$F/corpus/torch" ;;
+    FuzzSafetensors) echo "$F/weights" "$F/corpus/safetensors" "$SCRATCH/seeds/safetensors" ;;
+    FuzzNPY)         echo "$F/io/npy" "$F/corpus/npy" ;;
+    FuzzNPZ)         echo "$F/io/npz" "$F/io/challenge" "$F/corpus/npz" "$SCRATCH/seeds/npz" ;;
+    FuzzNIfTI)       echo "$F/io/nifti" "$F/corpus/nifti" ;;
+    FuzzDICOM)       echo "$F/io/dicom" "$F/corpus/dicom" ;;
+    FuzzPNG)         echo "$F/io/png" "$F/corpus/png" ;;
+    FuzzJPEG)        echo "$F/io/jpeg" "$F/corpus/jpeg" ;;
+  esac
+}
+
+# Derived seeds: the data.pkl of every fixture checkpoint; small safetensors and npz files only.
+mkdir -p "$SCRATCH/seeds/pickle" "$SCRATCH/seeds/safetensors" "$SCRATCH/seeds/npz"
+python3 - "$F/weights" "$SCRATCH/seeds/pickle" <<'PY'
+import sys, zipfile, pathlib
+src, dst = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+for p in src.glob("*.pth"):
+    try:
+        with zipfile.ZipFile(p) as z:
+            for n in z.namelist():
+                if n.endswith("data.pkl"):
+                    (dst / (p.stem + ".pkl")).write_bytes(z.read(n))
+    except Exception:
+        pass
+PY
+find "$F/layers" -name '*.safetensors' -size -8k -exec cp {} "$SCRATCH/seeds/safetensors/" \;
+find "$F/io" -name '*.npz' -size -32k -exec cp {} "$SCRATCH/seeds/npz/" \;
+
+: > "$SCRATCH/summary.txt"
+for t in "${TARGETS[@]}"; do
+  corpus="$SCRATCH/corpus/$t"; artifacts="$SCRATCH/artifacts/$t/"
+  mkdir -p "$corpus" "$artifacts"
+  dirs=()
+  for d in $(seeds "$t"); do [ -d "$d" ] && dirs+=("$d"); done
+  log="$SCRATCH/$t.log"
+  echo "== $t: ${SECONDS_PER_TARGET}s, seeds: ${dirs[*]}"
+  set +e
+  ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:allocator_may_return_null=0} \
+    "$BIN/$t" "$corpus" "${dirs[@]}" -max_total_time="$SECONDS_PER_TARGET" -timeout=20 \
+      -rss_limit_mb=3072 -malloc_limit_mb=2048 -max_len=65536 -print_final_stats=1 \
+      -artifact_prefix="$artifacts" > "$log" 2>&1
+  rc=$?
+  set -e
+  runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
+  cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 || true)
+  found=$(ls "$artifacts" | wc -l)
+  echo "$t: exit $rc, $runs executions in ${SECONDS_PER_TARGET}s, $cov, corpus $(ls "$corpus" | wc -l) files, artifacts $found" \
+    | tee -a "$SCRATCH/summary.txt"
+  [ "$found" -gt 0 ] && ls "$artifacts" | sed 's/^/    /'
+done
+echo; cat "$SCRATCH/summary.txt"
