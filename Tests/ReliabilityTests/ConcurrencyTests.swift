@@ -9,9 +9,9 @@ import XCTest
 final class ConcurrencyTests: XCTestCase {
     static let images = [Reliability.phantom(width: 120, height: 100, seed: 1), Reliability.phantom(width: 90, height: 140, seed: 2)]
 
-    /// Task `i` segments image `i % 2` with its own boxes.
-    static func prompts(task i: Int) -> [SegmentationPrompt] {
-        let img = images[i % 2]
+    /// Task `i`'s boxes on image `image` (default `i % 2`).
+    static func prompts(task i: Int, image: Int? = nil) -> [SegmentationPrompt] {
+        let img = images[image ?? i % 2]
         let (w, h) = (Double(img.width), Double(img.height))
         let f = Double(i % 4) * 0.05   // tasks 0…4 (i + j): every box stays inside the image
         return [
@@ -63,14 +63,14 @@ final class ConcurrencyTests: XCTestCase {
     func testConcurrentSegmentOnSharedEmbeddingsMatchSequential() async throws {
         let s = try Reliability.liteSegmenter()
         let embeddings = try Self.images.map { try s.embed($0) }
-        let expected = try (0..<4).map { i in try (0..<2).map { j in try s.segment(embeddings[j], prompts: Self.prompts(task: i + j)) } }
+        let expected = try (0..<4).map { i in try (0..<2).map { j in try s.segment(embeddings[j], prompts: Self.prompts(task: i + j, image: j)) } }
         let rounds = 4
         let concurrent = try await withThrowingTaskGroup(of: (Int, [[[Segmentation]]]).self) { group in
             for i in 0..<4 {
                 group.addTask {
                     var mine: [[[Segmentation]]] = []
                     for _ in 0..<rounds {
-                        mine.append(try (0..<2).map { j in try s.segment(embeddings[j], prompts: Self.prompts(task: i + j)) })
+                        mine.append(try (0..<2).map { j in try s.segment(embeddings[j], prompts: Self.prompts(task: i + j, image: j)) })
                     }
                     return (i, mine)
                 }
