@@ -17,7 +17,8 @@ final class LongRunTests: XCTestCase {
     /// allocator caches settle in the first few hundred iterations: measured +24 MB, then flat).
     static let secondHalfBound = 8 << 20
 
-    /// 1,000 prompt-encoder + mask-decoder segmentations (+ post-processing) on one embedding.
+    /// 1,000 prompt-encoder + mask-decoder segmentations (+ post-processing) on one embedding
+    /// (`RELIABILITY_FULL=1`; 200 by default, `RELIABILITY_SEGMENTATIONS`).
     func testThousandSegmentationsKeepMemoryFlat() throws {
         let s = try Reliability.liteSegmenter()
         Reliability.fixMallocMmapThreshold()
@@ -31,11 +32,12 @@ final class LongRunTests: XCTestCase {
         }
         var checksum = 0
         for k in 0..<50 { checksum &+= try s.segment(e, prompts: [prompt(k)])[0].area }   // warm-up
+        let total = Reliability.count("SEGMENTATIONS", default: 200, full: 1000)
         let before = Reliability.residentBytes()
         var middle = 0
         let (_, seconds) = try Reliability.time {
-            for k in 0..<1000 {
-                if k == 500 { middle = Reliability.residentBytes() }
+            for k in 0..<total {
+                if k == total / 2 { middle = Reliability.residentBytes() }
                 let r = try s.segment(e, prompts: [prompt(k)])
                 checksum &+= r[0].area
                 if k % 100 == 0 {
@@ -45,17 +47,18 @@ final class LongRunTests: XCTestCase {
             }
         }
         let after = Reliability.residentBytes()
-        print("[reliability] 1000 segmentations: \(String(format: "%.2f", seconds)) s (\(String(format: "%.2f", seconds)) ms each, 1,000 iterations), "
+        print("[reliability] \(total) segmentations: \(String(format: "%.2f", seconds)) s (\(String(format: "%.1f", seconds * 1000 / Double(total))) ms each), "
               + "RSS \(Reliability.mb(before)) → \(Reliability.mb(after)) (\(after >= before ? "+" : "")\(Reliability.mb(after - before)), bound \(Reliability.mb(Self.rssBound))), checksum \(checksum)")
-        XCTAssertLessThanOrEqual(after - before, Self.rssBound, "RSS grew over 1,000 segmentations")
-        XCTAssertLessThanOrEqual(after - middle, Self.secondHalfBound, "RSS grew over the last 500 segmentations")
+        XCTAssertLessThanOrEqual(after - before, Self.rssBound, "RSS grew over \(total) segmentations")
+        XCTAssertLessThanOrEqual(after - middle, Self.secondHalfBound, "RSS grew over the last \(total - total / 2) segmentations")
     }
 
-    /// Full embed + segment on fresh images: 3 warm-up iterations, then `RELIABILITY_EMBED_LOOPS` (default 12).
+    /// Full embed + segment on fresh images: 3 warm-up iterations, then 20 (`RELIABILITY_FULL=1`; 6 by
+    /// default, `RELIABILITY_EMBED_LOOPS`).
     func testRepeatedEmbedAndSegmentKeepMemoryFlat() throws {
         let s = try Reliability.liteSegmenter()
         Reliability.fixMallocMmapThreshold()
-        let n = Int(ProcessInfo.processInfo.environment["RELIABILITY_EMBED_LOOPS"] ?? "") ?? 12
+        let n = Reliability.count("EMBED_LOOPS", default: 6, full: 20)
         let images = (0..<3).map { Reliability.phantom(width: 160 + 40 * $0, height: 200 - 30 * $0, seed: UInt64(10 + $0)) }
         func run(_ k: Int) throws -> Int {
             let img = images[k % 3]

@@ -190,13 +190,13 @@ final class ModelInputTests: XCTestCase {
         for (k, x) in r.enumerated() { Reliability.assertValid(x, width: w, height: h, "points prompt \(k)") }
     }
 
-    /// 2,000 boxes (`RELIABILITY_BOXES`) on one image in one call: all results valid, deterministic
+    /// 2,000 boxes (`RELIABILITY_FULL=1`; 200 by default, `RELIABILITY_BOXES`) on one image in one call: all results valid, deterministic
     /// (a repeated box gives the identical result), memory bounded by the results themselves.
     func testTwoThousandBoxesOnOneImage() throws {
         let s = try Reliability.liteSegmenter()
         let e = try phantomEmbedding()
         let (w, h) = Self.phantomSize
-        let n = max(2, (Int(ProcessInfo.processInfo.environment["RELIABILITY_BOXES"] ?? "") ?? 2000) / 2 * 2)
+        let n = max(2, Reliability.count("BOXES", default: 200, full: 2000) / 2 * 2)
         var rng: UInt64 = 0x1234_5678
         func next(_ m: Int) -> Double { rng = rng &* 6364136223846793005 &+ 1442695040888963407; return Double(Int(rng >> 33) % m) }
         var boxes: [Box] = []
