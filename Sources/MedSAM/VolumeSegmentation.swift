@@ -10,8 +10,10 @@ public struct Volume: Sendable {
 
     public init(voxels: [UInt8], depth: Int, height: Int, width: Int) throws {
         guard depth > 0, height > 0, width > 0 else { throw PreprocessError.emptyImage }
-        guard voxels.count == depth * height * width else {
-            throw PreprocessError.wrongPixelCount(expected: depth * height * width, got: voxels.count)
+        let (plane, o1) = height.multipliedReportingOverflow(by: width)
+        let (total, o2) = plane.multipliedReportingOverflow(by: depth)
+        guard !o1, !o2, voxels.count == total else {
+            throw PreprocessError.wrongPixelCount(expected: o1 || o2 ? Int.max : total, got: voxels.count)
         }
         self.depth = depth; self.height = height; self.width = width; self.voxels = voxels
     }

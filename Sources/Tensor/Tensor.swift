@@ -8,13 +8,32 @@ public final class TensorStorage: @unchecked Sendable {
     /// Number of elements in the buffer.
     public let count: Int
 
+    /// Whether the buffer was mapped directly (large buffers) rather than taken from malloc.
+    let mapped: Bool
+
+    /// Buffers of at least this many bytes are mapped from the kernel and unmapped when freed, so
+    /// resident memory returns to the system after every op (glibc would keep large freed blocks in
+    /// its arenas once its dynamic mmap threshold has grown, and resident memory then climbs with the
+    /// number of results an app keeps, although nothing leaks).
+    public static let mappedThreshold = 1 << 20
+
     /// Allocates `count` uninitialised elements.
     public init(uninitializedCount count: Int) {
         precondition(count >= 0, "negative element count")
         self.count = count
-        let raw = UnsafeMutableRawPointer.allocate(
-            byteCount: max(count, 1) * MemoryLayout<Float>.stride, alignment: 64)
+        let (bytes, overflow) = max(count, 1).multipliedReportingOverflow(by: MemoryLayout<Float>.stride)
+        precondition(!overflow, "tensor of \(count) elements is too large")
+        #if canImport(Glibc)
+        if bytes >= TensorStorage.mappedThreshold,
+           let p = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), p != MAP_FAILED {
+            self.pointer = p.bindMemory(to: Float.self, capacity: max(count, 1))
+            self.mapped = true
+            return
+        }
+        #endif
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
         self.pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+        self.mapped = false
     }
 
     /// Allocates `count` elements set to `value`.
@@ -24,6 +43,12 @@ public final class TensorStorage: @unchecked Sendable {
     }
 
     deinit {
+        #if canImport(Glibc)
+        if mapped {
+            munmap(UnsafeMutableRawPointer(pointer), max(count, 1) * MemoryLayout<Float>.stride)
+            return
+        }
+        #endif
         UnsafeMutableRawPointer(pointer).deallocate()
     }
 
@@ -161,3 +186,6 @@ extension Tensor: CustomStringConvertible {
 }
 
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif

@@ -40,5 +40,9 @@ final class VolumeSegmentationTests: XCTestCase {
             XCTAssertEqual($0 as? VolumeError, .invertedBox(Box3D(x0: 4, y0: 0, z0: 0, x1: 2, y1: 4, z1: 1)))
         }
         XCTAssertThrowsError(try Volume(voxels: [], depth: 0, height: 8, width: 8))
+        // Overflowing dimensions are a typed error, not a trap.
+        XCTAssertThrowsError(try Volume(voxels: [1], depth: Int.max / 2, height: 4, width: 4)) {
+            XCTAssertEqual($0 as? PreprocessError, .wrongPixelCount(expected: Int.max, got: 1))
+        }
     }
 }

@@ -96,3 +96,19 @@ final class KernelTests: XCTestCase {
         }
     }
 }
+
+/// Large buffers are mapped from the kernel; they behave like any other storage.
+final class StorageTests: XCTestCase {
+    func testLargeStorageIsZeroFilledCopyOnWriteAndReleased() {
+        let n = TensorStorage.mappedThreshold / 4 * 3          // 3 MB: mapped
+        var a = Tensor(zeros: [n])
+        XCTAssertEqual(a.maxAbs, 0)
+        let b = a                                               // shares storage
+        a[n - 1] = 7                                            // copy on write
+        XCTAssertEqual(a[n - 1], 7)
+        XCTAssertEqual(b[n - 1], 0)
+        for _ in 0..<50 { _ = Tensor(shape: [n], repeating: 1).sum }   // 150 MB allocated and freed
+        let small = Tensor(shape: [3], scalars: [1, 2, 3])    // malloc path
+        XCTAssertEqual(small.sum, 6)
+    }
+}
