@@ -2,7 +2,7 @@
 import PackageDescription
 
 // MedSAM-Swift: MedSAM and LiteMedSAM on the CPU, OpenBLAS for the heavy math.
-// Library targets take no unsafeFlags so the package can be used as a dependency.
+// Library targets take no unsafe compiler flags, so the package can be used as a dependency.
 
 #if canImport(Darwin)
 let blasDependency: [Target.Dependency] = []
