@@ -46,7 +46,7 @@ mkdir -p "$SCRATCH/seeds/pickle" "$SCRATCH/seeds/safetensors" "$SCRATCH/seeds/np
 python3 - "$F/weights" "$SCRATCH/seeds/pickle" <<'PY'
 import sys, zipfile, pathlib
 src, dst = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
-for p in src.glob("*.pth"):
+for p in src.glob("*.torch"):
     try:
         with zipfile.ZipFile(p) as z:
             for n in z.namelist():

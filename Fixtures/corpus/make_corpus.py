@@ -44,36 +44,36 @@ def tensor_pickle(key_bytes, storage_key=b"0", numel=4, size=(4,)):
 
 # --- .pth ---------------------------------------------------------------------------------------
 ok = tensor_pickle(b"w") + b"u."
-out("torch/valid_one_tensor.pth", torch_zip(ok, {"0": b"\0" * 16}))
-out("torch/non_utf8_key.pth", torch_zip(tensor_pickle(b"\xff\xfe\x80w") + b"u.", {"0": b"\0" * 16}))
+out("torch/valid_one_tensor.torch", torch_zip(ok, {"0": b"\0" * 16}))
+out("torch/non_utf8_key.torch", torch_zip(tensor_pickle(b"\xff\xfe\x80w") + b"u.", {"0": b"\0" * 16}))
 dup = b"\x80\x02}q\x00(" + tensor_pickle(b"w")[6:] + tensor_pickle(b"w")[6:] + b"u."
-out("torch/duplicate_key.pth", torch_zip(dup, {"0": b"\0" * 16}))
+out("torch/duplicate_key.torch", torch_zip(dup, {"0": b"\0" * 16}))
 # 200,000 nested lists as the state dict value (a recursive reader would overflow the stack).
 deep = b"\x80\x02}(" + binunicode(b"model") + b"]" * 200_000 + b"a" * 199_999 + b"u."
-out("torch/deep_nesting.pth", torch_zip(deep, method=zipfile.ZIP_DEFLATED))
+out("torch/deep_nesting.torch", torch_zip(deep, method=zipfile.ZIP_DEFLATED))
 # A list that contains itself.
 cyc = b"\x80\x02}(" + binunicode(b"model") + b"]q\x00h\x00au."
-out("torch/self_referencing_list.pth", torch_zip(cyc))
+out("torch/self_referencing_list.torch", torch_zip(cyc))
 # numel far beyond the storage record.
-out("torch/huge_numel.pth", torch_zip(tensor_pickle(b"w", numel=250) + b"u.", {"0": b"\0" * 16}))
+out("torch/huge_numel.torch", torch_zip(tensor_pickle(b"w", numel=250) + b"u.", {"0": b"\0" * 16}))
 # Views past the storage (size 4·4 on a 4-element storage).
-out("torch/view_past_storage.pth", torch_zip(tensor_pickle(b"w", size=(4, 4)) + b"u.", {"0": b"\0" * 16}))
-out("torch/builtins_eval.pth", torch_zip(b"\x80\x02cbuiltins\neval\n" + binunicode(b"1") + b"\x85R."))
-out("torch/posix_system.pth", torch_zip(b"\x80\x02cposix\nsystem\n" + binunicode(b"true") + b"\x85R."))
-out("torch/truncated_pickle.pth", torch_zip(ok[: len(ok) // 2]))
-out("torch/empty_pickle.pth", torch_zip(b""))
-out("torch/unknown_opcode.pth", torch_zip(b"\x80\x02\xfe."))
+out("torch/view_past_storage.torch", torch_zip(tensor_pickle(b"w", size=(4, 4)) + b"u.", {"0": b"\0" * 16}))
+out("torch/builtins_eval.torch", torch_zip(b"\x80\x02cbuiltins\neval\n" + binunicode(b"1") + b"\x85R."))
+out("torch/posix_system.torch", torch_zip(b"\x80\x02cposix\nsystem\n" + binunicode(b"true") + b"\x85R."))
+out("torch/truncated_pickle.torch", torch_zip(ok[: len(ok) // 2]))
+out("torch/empty_pickle.torch", torch_zip(b""))
+out("torch/unknown_opcode.torch", torch_zip(b"\x80\x02\xfe."))
 good = torch_zip(ok, {"0": b"\0" * 16})
-out("torch/truncated_zip.pth", good[: len(good) - 30])
+out("torch/truncated_zip.torch", good[: len(good) - 30])
 # EOCD claims a central directory far past the end.
 bad = bytearray(good)
 eocd = bad.rfind(b"PK\x05\x06")
 struct.pack_into("<I", bad, eocd + 16, 0x7FFFFFF0)
-out("torch/cd_offset_past_end.pth", bytes(bad))
+out("torch/cd_offset_past_end.torch", bytes(bad))
 # Local header says 4 GB compressed.
 bad = bytearray(good)
 struct.pack_into("<I", bad, 18, 0xFFFFFFF0)
-out("torch/huge_local_size.pth", bytes(bad))
+out("torch/huge_local_size.torch", bytes(bad))
 
 
 # --- safetensors ------------------------------------------------------------------------------------

@@ -71,7 +71,7 @@ def basic_state_dict():
 def write_valid():
     sd = basic_state_dict()
     assert hasattr(sd, "_metadata")
-    torch.save(sd, out("basic.pth"))
+    torch.save(sd, out("basic.torch"))
 
     small = collections.OrderedDict()
     small["a.weight"] = arange_f32((2, 3))
@@ -85,15 +85,15 @@ def write_valid():
         "optimizer": {"state": {}, "param_groups": [{"lr": 1e-3, "betas": (0.9, 0.999), "params": [0, 1]}]},
         "note": "wrapped",
     }
-    torch.save(wrapped, out("wrapped.pth"))
-    torch.save(small, out("proto4.pth"), pickle_protocol=4)
+    torch.save(wrapped, out("wrapped.torch"))
+    torch.save(small, out("proto4.torch"), pickle_protocol=4)
     # The same records re-zipped with deflate (as a user's zip tool might): still readable.
     src = io.BytesIO()
     torch.save(small, src)
-    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(out("deflated.pth"), "w", zipfile.ZIP_DEFLATED) as zout:
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(out("deflated.torch"), "w", zipfile.ZIP_DEFLATED) as zout:
         for info in zin.infolist():
             zout.writestr(info.filename.replace("archive/", "deflated/"), zin.read(info))
-    torch.save(small, out("legacy.pth"), _use_new_zipfile_serialization=False)
+    torch.save(small, out("legacy.torch"), _use_new_zipfile_serialization=False)
 
     from safetensors.torch import save_file
     st = {
@@ -160,30 +160,30 @@ def f32_bytes(values):
 def write_hostile():
     # A correct hand-made file: proves the crafting path matches torch (checked with torch.load below).
     s0 = Storage("0", 6)
-    crafted(out("crafted_ok.pth"), [("w", FakeTensor(s0, 0, (2, 3), (3, 1))), ("wt", FakeTensor(s0, 1, (2, 2), (1, 3)))],
+    crafted(out("crafted_ok.torch"), [("w", FakeTensor(s0, 0, (2, 3), (3, 1))), ("wt", FakeTensor(s0, 1, (2, 2), (1, 3)))],
             {"0": f32_bytes(range(6))})
-    ok = torch.load(out("crafted_ok.pth"), weights_only=True)
+    ok = torch.load(out("crafted_ok.torch"), weights_only=True)
     assert ok["w"].tolist() == [[0, 1, 2], [3, 4, 5]] and ok["wt"].tolist() == [[1, 4], [2, 5]]
 
     # numel in the persistent id (1000) disagrees with the 16-byte record.
-    crafted(out("hostile_numel.pth"), [("w", FakeTensor(Storage("0", 1000), 0, (4,), (1,)))], {"0": f32_bytes(range(4))})
+    crafted(out("hostile_numel.torch"), [("w", FakeTensor(Storage("0", 1000), 0, (4,), (1,)))], {"0": f32_bytes(range(4))})
     # View (2,3) with stride (3,1) needs 6 elements; the storage has 4.
-    crafted(out("hostile_oob.pth"), [("w", FakeTensor(Storage("0", 4), 0, (2, 3), (3, 1)))], {"0": f32_bytes(range(4))})
+    crafted(out("hostile_oob.torch"), [("w", FakeTensor(Storage("0", 4), 0, (2, 3), (3, 1)))], {"0": f32_bytes(range(4))})
     # Storage key "7" has no data/7 record.
-    crafted(out("hostile_missing_storage.pth"), [("w", FakeTensor(Storage("7", 4), 0, (4,), (1,)))], {"0": f32_bytes(range(4))})
+    crafted(out("hostile_missing_storage.torch"), [("w", FakeTensor(Storage("7", 4), 0, (4,), (1,)))], {"0": f32_bytes(range(4))})
     # Unsupported storage type.
-    crafted(out("hostile_complex.pth"), [("w", FakeTensor(Storage("0", 2, torch.ComplexFloatStorage), 0, (2,), (1,)))],
+    crafted(out("hostile_complex.torch"), [("w", FakeTensor(Storage("0", 2, torch.ComplexFloatStorage), 0, (2,), (1,)))],
             {"0": f32_bytes(range(4))})
 
     # GLOBAL 'os system' + REDUCE: written as raw bytes, never unpickled here.
     os_system = b"\x80\x02cos\nsystem\nq\x00X\x10\x00\x00\x00touch /tmp/pwned\x85q\x01Rq\x02."
-    zip_like_torch(out("hostile_os_system.pth"), "hostile_os_system", [("data.pkl", os_system)])
+    zip_like_torch(out("hostile_os_system.torch"), "hostile_os_system", [("data.pkl", os_system)])
     # Protocol 4: FRAME + STACK_GLOBAL('builtins', 'eval').
     body = (b"\x8c\x08builtins\x94\x8c\x04eval\x94\x93\x94" + b"\x8c\x031+1\x94\x85\x94R\x94.")
     eval_pickle = b"\x80\x04\x95" + struct.pack("<Q", len(body)) + body
-    zip_like_torch(out("hostile_eval.pth"), "hostile_eval", [("data.pkl", eval_pickle)])
+    zip_like_torch(out("hostile_eval.torch"), "hostile_eval", [("data.pkl", eval_pickle)])
     # Protocol-0 INT opcode 'I' (0x49), which the reader does not implement.
-    zip_like_torch(out("hostile_unknown_opcode.pth"), "hostile_unknown_opcode",
+    zip_like_torch(out("hostile_unknown_opcode.torch"), "hostile_unknown_opcode",
                    [("data.pkl", b"\x80\x02}q\x00X\x01\x00\x00\x00aI1\ns.")])
 
     # safetensors header length 2^60.

@@ -41,7 +41,7 @@ final class WeightsTests: XCTestCase {
     // MARK: - torch.save files
 
     func testTorchStateDictValuesAndDTypes() throws {
-        let sd = try load("basic.pth")
+        let sd = try load("basic.torch")
         XCTAssertEqual(Array(sd.keys.prefix(7)), [
             "0.weight", "0.bias", "1.weight", "1.bias", "1.running_mean", "1.running_var", "1.num_batches_tracked",
         ])
@@ -79,7 +79,7 @@ final class WeightsTests: XCTestCase {
     }
 
     func testTorchViewsSharingStorage() throws {
-        let sd = try load("basic.pth")
+        let sd = try load("basic.torch")
         let base = (0..<12).map(Float.init)  // arange(12).reshape(3, 4)
         XCTAssertEqual(sd["view.base"]?.scalars, base)
         // base.t(): stride (1, 4)
@@ -100,7 +100,7 @@ final class WeightsTests: XCTestCase {
     }
 
     func testTorchWrappedCheckpointWithModulePrefix() throws {
-        let sd = try load("wrapped.pth")
+        let sd = try load("wrapped.torch")
         XCTAssertEqual(sd.keys, ["a.weight", "a.bias", "bn.num_batches_tracked"])
         XCTAssertEqual(sd["a.weight"]?.shape, [2, 3])
         XCTAssertEqual(sd["a.weight"]?.scalars, arange([2, 3]))
@@ -110,41 +110,41 @@ final class WeightsTests: XCTestCase {
 
     func testTorchProtocol4Pickle() throws {
         // FRAME, SHORT_BINUNICODE, MEMOIZE, STACK_GLOBAL.
-        let sd = try load("proto4.pth")
+        let sd = try load("proto4.torch")
         XCTAssertEqual(sd.keys, ["a.weight", "a.bias", "bn.num_batches_tracked"])
         XCTAssertEqual(sd["a.weight"]?.scalars, arange([2, 3]))
     }
 
     func testDeflatedArchive() throws {
-        let sd = try load("deflated.pth")
+        let sd = try load("deflated.torch")
         XCTAssertEqual(sd.keys, ["a.weight", "a.bias", "bn.num_batches_tracked"])
         XCTAssertEqual(sd["a.weight"]?.scalars, arange([2, 3]))
     }
 
     func testHandMadeCheckpointMatchesTorch() throws {
         // make_weights.py asserts torch.load gives these values for the same file.
-        let sd = try load("crafted_ok.pth")
+        let sd = try load("crafted_ok.torch")
         XCTAssertEqual(sd["w"]?.scalars, [0, 1, 2, 3, 4, 5])
         XCTAssertEqual(sd["wt"]?.shape, [2, 2])
         XCTAssertEqual(sd["wt"]?.scalars, [1, 4, 2, 5])
     }
 
     func testLegacyFormatIsReported() {
-        assertError(try self.load("legacy.pth")) { if case .legacyFormat = $0 { return true }; return false }
+        assertError(try self.load("legacy.torch")) { if case .legacyFormat = $0 { return true }; return false }
     }
 
     func testHostileTorchFiles() {
-        assertError(try self.load("hostile_os_system.pth")) { $0 == .forbiddenGlobal(module: "os", name: "system") }
-        assertError(try self.load("hostile_eval.pth")) { $0 == .forbiddenGlobal(module: "builtins", name: "eval") }
-        assertError(try self.load("hostile_unknown_opcode.pth")) { $0 == .unknownOpcode(opcode: 0x49, offset: 11) }
-        assertError(try self.load("hostile_numel.pth")) {
+        assertError(try self.load("hostile_os_system.torch")) { $0 == .forbiddenGlobal(module: "os", name: "system") }
+        assertError(try self.load("hostile_eval.torch")) { $0 == .forbiddenGlobal(module: "builtins", name: "eval") }
+        assertError(try self.load("hostile_unknown_opcode.torch")) { $0 == .unknownOpcode(opcode: 0x49, offset: 11) }
+        assertError(try self.load("hostile_numel.torch")) {
             $0 == .storageSizeMismatch(key: "0", expectedBytes: 4000, actualBytes: 16)
         }
-        assertError(try self.load("hostile_oob.pth")) { $0 == .storageOutOfBounds(key: "w", needed: 6, available: 4) }
-        assertError(try self.load("hostile_missing_storage.pth")) {
+        assertError(try self.load("hostile_oob.torch")) { $0 == .storageOutOfBounds(key: "w", needed: 6, available: 4) }
+        assertError(try self.load("hostile_missing_storage.torch")) {
             $0 == .missingStorage(key: "7", entry: "hostile_missing_storage/data/7")
         }
-        assertError(try self.load("hostile_complex.pth")) { $0 == .unsupportedStorage("torch.ComplexFloatStorage") }
+        assertError(try self.load("hostile_complex.torch")) { $0 == .unsupportedStorage("torch.ComplexFloatStorage") }
         XCTAssertEqual(CheckpointError.unknownOpcode(opcode: 0x49, offset: 11).description,
                        "unsupported pickle opcode 0x49 ('I') at byte 11")
         XCTAssertTrue(CheckpointError.forbiddenGlobal(module: "os", name: "system").description.contains("os.system"))
@@ -152,7 +152,7 @@ final class WeightsTests: XCTestCase {
     }
 
     func testTruncatedFilesNeverCrash() throws {
-        for name in ["basic.pth", "basic.safetensors", "wrapped.pth"] {
+        for name in ["basic.torch", "basic.safetensors", "wrapped.torch"] {
             let bytes = try Data(contentsOf: fixtureURL("weights/" + name))
             let url = temporaryURL("trunc-" + name)
             var cuts = Array(stride(from: 0, to: bytes.count, by: 97))
@@ -174,7 +174,7 @@ final class WeightsTests: XCTestCase {
 
     func testCorruptedBytesNeverCrash() throws {
         // Deterministic byte flips in the pickle and the data records: typed error or success, never a crash.
-        let bytes = try Data(contentsOf: fixtureURL("weights/basic.pth"))
+        let bytes = try Data(contentsOf: fixtureURL("weights/basic.torch"))
         let url = temporaryURL("corrupt.pth")
         var state: UInt64 = 12345
         func next() -> Int {
