@@ -29,7 +29,7 @@ let package = Package(
         .library(name: "PromptEncoder", targets: ["PromptEncoder"]),
         .library(name: "MaskDecoder", targets: ["MaskDecoder"]),
         .library(name: "Preprocess", targets: ["Preprocess"]),
-        .library(name: "Metrics", targets: ["Metrics"]),
+        .library(name: "MedSAMMetrics", targets: ["MedSAMMetrics"]),
         .library(name: "MedSAM", targets: ["MedSAM"]),
         .library(name: "MedicalIO", targets: ["MedicalIO"]),
         .executable(name: "medsam", targets: ["MedSAMCLI"]),
@@ -37,6 +37,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // Only the `medsam` executable's server (MedSAMServer) uses Hummingbird; no library product depends on it.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
     ],
     targets: blasTargets + [
         .target(name: "CKernels", path: "Sources/CKernels"),
@@ -49,10 +51,10 @@ let package = Package(
         .target(name: "PromptEncoder", dependencies: ["Tensor", "NN"]),
         .target(name: "MaskDecoder", dependencies: ["Tensor", "NN"]),
         .target(name: "Preprocess", dependencies: ["Tensor"]),
-        .target(name: "Metrics"),
+        .target(name: "MedSAMMetrics"),
         .target(
             name: "MedSAM",
-            dependencies: ["Tensor", "NN", "ImageEncoder", "PromptEncoder", "MaskDecoder", "Preprocess", "Metrics"]
+            dependencies: ["Tensor", "NN", "ImageEncoder", "PromptEncoder", "MaskDecoder", "Preprocess", "MedSAMMetrics"]
         ),
         .systemLibrary(name: "CZlibIO", path: "Sources/CZlibIO", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
@@ -68,10 +70,18 @@ let package = Package(
             ]
         ),
         // The `medsam` command-line tool: logic (testable) in MedSAMTools, argument parsing in MedSAMCLI.
-        .target(name: "MedSAMTools", dependencies: ["MedSAM", "MedicalIO", "Metrics"]),
+        .target(name: "MedSAMTools", dependencies: ["MedSAM", "MedicalIO", "MedSAMMetrics"]),
+        // `medsam serve`: the local web page (static files in Resources) and its JSON API, on Hummingbird.
+        .target(
+            name: "MedSAMServer",
+            dependencies: ["MedSAMTools", "MedSAM", "MedicalIO", .product(name: "Hummingbird", package: "hummingbird")],
+            resources: [.copy("Resources")]
+        ),
         .executableTarget(
             name: "MedSAMCLI",
-            dependencies: ["MedSAMTools", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: [
+                "MedSAMTools", "MedSAMServer", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
         ),
         .target(name: "TestSupport", dependencies: ["Tensor", "NN"], path: "Tests/TestSupport"),
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "TestSupport"]),
@@ -81,11 +91,12 @@ let package = Package(
             dependencies: ["ImageEncoder", "PromptEncoder", "MaskDecoder", "TestSupport"]
         ),
         .testTarget(name: "PreprocessTests", dependencies: ["Preprocess", "TestSupport"]),
-        .testTarget(name: "MetricsTests", dependencies: ["Metrics", "TestSupport"]),
+        .testTarget(name: "MedSAMMetricsTests", dependencies: ["MedSAMMetrics", "TestSupport"]),
         .testTarget(name: "MedicalIOTests", dependencies: ["MedicalIO", "TestSupport"]),
-        .testTarget(name: "MedSAMTests", dependencies: ["MedSAM", "MedicalIO", "Metrics", "TestSupport"]),
+        .testTarget(name: "MedSAMTests", dependencies: ["MedSAM", "MedicalIO", "MedSAMMetrics", "TestSupport"]),
         // Runs the built `medsam` executable (`swift build --build-tests` and `swift test` build every product).
-        .testTarget(name: "CLITests", dependencies: ["MedSAMTools", "MedSAM", "MedicalIO", "Metrics", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["MedSAMTools", "MedSAM", "MedicalIO", "MedSAMMetrics", "TestSupport"]),
+        .testTarget(name: "ServerTests", dependencies: ["MedSAMServer", "MedSAMTools", "MedicalIO", "TestSupport"]),
         .testTarget(name: "ReliabilityTests", dependencies: ["MedSAM", "MedicalIO", "NN", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

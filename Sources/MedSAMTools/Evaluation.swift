@@ -1,6 +1,6 @@
 import Foundation
 import MedicalIO
-import Metrics
+import MedSAMMetrics
 import MedSAM
 
 /// `medsam eval`: DSC and NSD (CVPR24 `compute_metrics.py`) of `segs` in PRED_DIR against `gts` in GT_DIR.

@@ -100,28 +100,75 @@ public struct SegmentInput: Sendable {
 
     /// Reads any supported 2-D input (or one slice of a volume).
     public static func load(_ url: URL, window: WindowChoice?, slice: Int?) throws -> SegmentInput {
+        let source = try ImageSource.open(url, allow3DChallenge: false)
+        if slice != nil && !source.hasSlices {
+            throw ToolError("--slice: \(url.lastPathComponent) is a 2-D image")
+        }
+        return try source.input(slice: slice, window: window)
+    }
+}
+
+/// An opened input file from which any slice can be taken under any intensity window; `medsam serve` keeps
+/// one per upload, `medsam segment` opens one and takes one slice.
+public struct ImageSource: Sendable {
+    /// What was read, with raw (unwindowed) values.
+    public enum Content: Sendable {
+        /// PNG, JPEG or `.npy`: one 2-D image.
+        case image(Image)
+        /// A 2-D challenge `.npz` (8-bit) with its stored boxes.
+        case challenge2D(ChallengeCase, Image)
+        /// A 3-D challenge `.npz` (8-bit), as a volume of axial slices.
+        case challenge3D(ChallengeCase, MedSAM.Volume)
+        case nifti(NIfTIImage)
+        case dicom(DICOMImage)
+        case dicomSeries(DICOMSeries)
+    }
+
+    public let url: URL
+    public let format: InputFormat
+    public let content: Content
+    /// Number of slices (1 for 2-D images).
+    public let slices: Int
+    /// Size of every slice.
+    public let width: Int
+    public let height: Int
+
+    /// Whether the format can hold several slices (`--slice` is accepted even when there is only one).
+    public var hasSlices: Bool {
+        switch content {
+        case .image, .challenge2D: return false
+        default: return true
+        }
+    }
+
+    /// The middle slice: what `medsam segment` uses without `--slice`.
+    public var defaultSlice: Int { slices / 2 }
+
+    /// DICOM `Modality` when known.
+    public var modality: String? {
+        switch content {
+        case .dicom(let d): return d.modality
+        case .dicomSeries(let s): return s.slices.first?.modality
+        default: return nil
+        }
+    }
+
+    /// Boxes stored in the input (challenge `boxes`).
+    public func storedBoxes() throws -> [Box] {
+        if case .challenge2D(let c, _) = content { return try c.boxes2D() }
+        return []
+    }
+
+    /// Opens `url` (format detected from its bytes). A 3-D challenge case is refused unless `allow3DChallenge`.
+    public static func open(_ url: URL, allow3DChallenge: Bool = true) throws -> ImageSource {
         let format = try InputFormat.detect(url)
         let what = url.lastPathComponent
-        func sliceIndex(_ depth: Int) throws -> Int {
-            let k = slice ?? depth / 2
-            guard (0..<depth).contains(k) else { throw ToolError("--slice \(k): \(what) has slices 0…\(depth - 1)") }
-            return k
-        }
-        func windowed(_ raw: Image, modality: String?) throws -> (Image, String) {
-            let (choice, text) = WindowRule.resolve(window, pixelType: raw.pixelType, modality: modality,
-                                                    minimum: raw.pixels.min() ?? 0)
-            return (try WindowRule.apply(choice, to: raw, what: what), text)
-        }
         switch format {
         case .png, .jpeg:
-            if slice != nil { throw ToolError("--slice: \(what) is a 2-D image") }
             let raw = format == .png ? try PNGFile.read(url) : try JPEGFile.read(url)
-            let (img, text) = try windowed(raw, modality: nil)
-            return SegmentInput(url: url, format: format, image: img, windowDescription: text, nifti: nil, slice: nil,
-                                challenge: nil, storedBoxes: [])
+            return ImageSource(url: url, format: format, content: .image(raw), slices: 1, width: raw.width, height: raw.height)
         case .npy:
             let a = try NPYArray.read(url)
-            let raw: Image
             let pt: PixelType
             switch a.dtype {
             case .uint8, .bool: pt = .uint8
@@ -130,6 +177,7 @@ public struct SegmentInput: Sendable {
             case .int32, .uint32, .int64, .uint64: pt = .int32
             default: pt = .float32
             }
+            let raw: Image
             if a.shape.count == 2 {
                 raw = try Image(pixels: a.floats(), width: a.shape[1], height: a.shape[0], channels: 1, pixelType: pt)
             } else if a.shape.count == 3, a.shape[2] == 3 || a.shape[2] == 1 {
@@ -137,36 +185,80 @@ public struct SegmentInput: Sendable {
             } else {
                 throw ToolError("\(what): expected a 2-D array (H, W) or (H, W, 3), got shape \(a.shape)")
             }
-            if slice != nil { throw ToolError("--slice: \(what) is a 2-D image") }
-            let (img, text) = try windowed(raw, modality: nil)
-            return SegmentInput(url: url, format: format, image: img, windowDescription: text, nifti: nil, slice: nil,
-                                challenge: nil, storedBoxes: [])
+            return ImageSource(url: url, format: format, content: .image(raw), slices: 1, width: raw.width, height: raw.height)
         case .npz:
             let c = try ChallengeCase.read(url)
-            guard !c.is3D else { throw ToolError("\(what) is a 3-D challenge case: use `medsam volume`") }
+            if c.is3D {
+                guard allow3DChallenge else { throw ToolError("\(what) is a 3-D challenge case: use `medsam volume`") }
+                let s = c.imgs.shape
+                let v = try MedSAM.Volume(voxels: try c.imgs.uint8s(), depth: s[0], height: s[1], width: s[2])
+                return ImageSource(url: url, format: format, content: .challenge3D(c, v), slices: s[0], width: s[2], height: s[1])
+            }
             let img = try c.image2D()
-            let text = window.map(WindowRule.describe) ?? "8-bit values as they are"
-            let final = try window.map { try WindowRule.apply($0, to: img, what: what) } ?? img
-            return SegmentInput(url: url, format: format, image: final, windowDescription: text, nifti: nil, slice: nil,
-                                challenge: c, storedBoxes: try c.boxes2D())
+            return ImageSource(url: url, format: format, content: .challenge2D(c, img), slices: 1, width: img.width, height: img.height)
         case .nifti:
             let n = try NIfTIImage.read(url)
-            let k = try sliceIndex(n.volume.depth)
-            let (img, text) = try windowed(try n.axialSlice(k), modality: nil)
-            return SegmentInput(url: url, format: format, image: img, windowDescription: text, nifti: n, slice: k,
-                                challenge: nil, storedBoxes: [])
+            let first = try n.axialSlice(0)
+            return ImageSource(url: url, format: format, content: .nifti(n), slices: n.volume.depth,
+                               width: first.width, height: first.height)
         case .dicom:
             let d = try DICOMImage.read(url)
-            let k = try sliceIndex(d.numberOfFrames)
-            let (img, text) = try windowed(try d.frame(k), modality: d.modality)
-            return SegmentInput(url: url, format: format, image: img, windowDescription: text, nifti: nil,
-                                slice: d.numberOfFrames > 1 ? k : nil, challenge: nil, storedBoxes: [])
+            let first = try d.frame(0)
+            return ImageSource(url: url, format: format, content: .dicom(d), slices: d.numberOfFrames,
+                               width: first.width, height: first.height)
         case .dicomFolder:
             let s = try DICOMSeries.read(url)
-            let k = try sliceIndex(s.volume.depth)
-            let (img, text) = try windowed(try s.volume.slice(z: k), modality: s.slices.first?.modality)
-            return SegmentInput(url: url, format: format, image: img, windowDescription: text, nifti: nil, slice: k,
-                                challenge: nil, storedBoxes: [])
+            let first = try s.volume.slice(z: 0)
+            return ImageSource(url: url, format: format, content: .dicomSeries(s), slices: s.volume.depth,
+                               width: first.width, height: first.height)
         }
+    }
+
+    /// Slice `k` with raw values.
+    public func rawSlice(_ k: Int) throws -> Image {
+        guard (0..<slices).contains(k) else {
+            throw ToolError("--slice \(k): \(url.lastPathComponent) has slices 0…\(slices - 1)")
+        }
+        switch content {
+        case .image(let img), .challenge2D(_, let img): return img
+        case .challenge3D(_, let v): return v.slice(k)
+        case .nifti(let n): return try n.axialSlice(k)
+        case .dicom(let d): return try d.frame(k)
+        case .dicomSeries(let s): return try s.volume.slice(z: k)
+        }
+    }
+
+    /// The window `medsam segment` would use for slice `k` given the user's `choice` (nil = the default rule).
+    public func window(for raw: Image, choice: WindowChoice?) -> (WindowChoice, String) {
+        switch content {
+        case .challenge2D, .challenge3D:
+            // Challenge cases are already 8-bit, preprocessed by the challenge.
+            return choice.map { ($0, WindowRule.describe($0)) } ?? (.none, "8-bit values as they are")
+        default:
+            return WindowRule.resolve(choice, pixelType: raw.pixelType, modality: modality, minimum: raw.pixels.min() ?? 0)
+        }
+    }
+
+    /// Slice `k` (default: the middle one) as the 8-bit image the model sees, under `window` (nil = default rule).
+    public func input(slice: Int?, window: WindowChoice?) throws -> SegmentInput {
+        let k = slice ?? defaultSlice
+        let raw = try rawSlice(k)
+        let (choice, text) = self.window(for: raw, choice: window)
+        let img = try WindowRule.apply(choice, to: raw, what: url.lastPathComponent)
+        var nifti: NIfTIImage?
+        var challenge: ChallengeCase?
+        switch content {
+        case .nifti(let n): nifti = n
+        case .challenge2D(let c, _), .challenge3D(let c, _): challenge = c
+        default: break
+        }
+        let sliceIndex: Int?
+        switch content {
+        case .image, .challenge2D: sliceIndex = nil
+        case .dicom: sliceIndex = slices > 1 ? k : nil
+        default: sliceIndex = k
+        }
+        return SegmentInput(url: url, format: format, image: img, windowDescription: text, nifti: nifti, slice: sliceIndex,
+                            challenge: challenge, storedBoxes: try storedBoxes())
     }
 }

@@ -1,11 +1,30 @@
 import Foundation
 import MedSAM
 import MedicalIO
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Atomic writes: the file is written under a temporary name in the destination folder
 /// (`.<name>.partial-<pid>.<ext>`, same extension so writers that look at it behave the same) and renamed
 /// over the destination only when complete, so an interrupted run never leaves a half-written output.
+///
+/// ``write(_:data:)`` writes the bytes itself (plain `open`/`write`/`fsync`, then `rename`), so a process
+/// killed at any moment leaves at most that one temporary file, which ``removeLeftovers(of:)`` knows.
+/// ``write(_:_:)`` hands the temporary name to a writer; writers that write atomically themselves
+/// (Foundation's `Data.write(options: .atomic)`) add a temporary file of their own (`.dat.nosync…`) that a
+/// SIGKILL can leave behind, so outputs of `medsam batch` go through ``write(_:data:)``.
 public enum AtomicFile {
+    static func posixWrite(_ fd: Int32, _ buf: UnsafeRawPointer, _ count: Int) -> Int {
+        #if canImport(Glibc)
+        Glibc.write(fd, buf, count)
+        #else
+        Darwin.write(fd, buf, count)
+        #endif
+    }
+
     public static func temporaryURL(for url: URL) -> URL {
         let name = url.lastPathComponent
         let ext = name.lowercased().hasSuffix(".nii.gz") ? "nii.gz" : url.pathExtension
@@ -29,12 +48,40 @@ public enum AtomicFile {
         }
     }
 
-    public static func write(_ url: URL, _ body: (URL) throws -> Void) throws {
+    static func checkFolder(of url: URL) throws {
         let dir = url.deletingLastPathComponent()
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: dir.path, isDirectory: &isDir), isDir.boolValue else {
             throw ToolError("cannot write \(url.path): folder \(dir.path) does not exist")
         }
+    }
+
+    /// Writes `data` to the temporary file, flushes it to disk and renames it over `url`.
+    public static func write(_ url: URL, data: Data) throws {
+        try checkFolder(of: url)
+        let tmp = temporaryURL(for: url)
+        func fail(_ what: String) -> ToolError {
+            ToolError("cannot write \(url.path): \(what): \(String(cString: strerror(errno)))")
+        }
+        let fd = open(tmp.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw fail("cannot create \(tmp.lastPathComponent)") }
+        var error: ToolError? = data.withUnsafeBytes { (buf: UnsafeRawBufferPointer) -> ToolError? in
+            var done = 0
+            while done < buf.count {
+                let n = posixWrite(fd, buf.baseAddress! + done, buf.count - done)
+                if n < 0 { if errno == EINTR { continue }; return fail("write") }
+                done += n
+            }
+            return fsync(fd) == 0 ? nil : fail("fsync")
+        }
+        if close(fd) != 0, error == nil { error = fail("close") }
+        if error == nil, rename(tmp.path, url.path) != 0 { error = fail("rename") }
+        if let error { unlink(tmp.path); throw error }
+    }
+
+    /// Runs `body` with the temporary URL, then renames the file it wrote over `url`.
+    public static func write(_ url: URL, _ body: (URL) throws -> Void) throws {
+        try checkFolder(of: url)
         let tmp = temporaryURL(for: url)
         do {
             try body(tmp)
@@ -56,19 +103,19 @@ public enum OutputWriter {
     public static func writeLabels2D(_ labels: [UInt16], width: Int, height: Int, to url: URL) throws {
         let maxLabel = labels.max() ?? 0
         let ext = url.pathExtension.lowercased()
-        try AtomicFile.write(url) { tmp in
-            switch ext {
-            case "png":
-                let img = try Image(uint16: labels, width: width, height: height)
-                try PNGFile.write(img, to: tmp, bitDepth: maxLabel > 255 ? 16 : 8)
-            case "npy":
-                let a = maxLabel > 255 ? try NPYArray(shape: [height, width], uint16: labels)
-                                       : try NPYArray(shape: [height, width], uint8: labels.map { UInt8($0) })
-                try a.write(to: tmp)
-            default:
-                throw ToolError("--output \(url.lastPathComponent): a 2-D mask is written as .png or .npy")
-            }
+        let data: Data
+        switch ext {
+        case "png":
+            let img = try Image(uint16: labels, width: width, height: height)
+            data = try PNGFile.encode(img, bitDepth: maxLabel > 255 ? 16 : 8)
+        case "npy":
+            let a = maxLabel > 255 ? try NPYArray(shape: [height, width], uint16: labels)
+                                   : try NPYArray(shape: [height, width], uint8: labels.map { UInt8($0) })
+            data = a.npyData()
+        default:
+            throw ToolError("--output \(url.lastPathComponent): a 2-D mask is written as .png or .npy")
         }
+        try AtomicFile.write(url, data: data)
     }
 
     /// Checks an output name before any work is done.
@@ -91,7 +138,7 @@ public enum OutputWriter {
         values.reserveCapacity(results.count * first.width * first.height)
         for r in results { values += r.probabilities.scalars }
         let a = try NPYArray(shape: [results.count, first.height, first.width], float32: values)
-        try AtomicFile.write(url) { try a.write(to: $0) }
+        try AtomicFile.write(url, data: a.npyData())
     }
 
     /// A NIfTI label volume with `source`'s geometry from display-oriented (D, H, W) labels
@@ -105,11 +152,13 @@ public enum OutputWriter {
             if l != 0 { storage[c + w * ((h - 1 - r) + h * z)] = Int(l) }
         } } }
         let type: NIfTIImage.LabelType = (displayLabels.max() ?? 0) > 255 ? .int16 : .uint8
-        try AtomicFile.write(url) { try source.writeLabels(storage, to: $0, datatype: type) }
+        let gzip = url.lastPathComponent.lowercased().hasSuffix(".gz")
+        try AtomicFile.write(url, data: Data(try source.labelFileBytes(storage, datatype: type, gzip: gzip)))
     }
 
     /// `segs` of a challenge case.
     public static func writeChallenge(_ labels: [UInt16], shape: [Int], to url: URL) throws {
-        try AtomicFile.write(url) { try ChallengeCase.writeSegmentation(labels.map(Int.init), shape: shape, to: $0) }
+        let segs = try ChallengeCase.segmentationArray(labels.map(Int.init), shape: shape)
+        try AtomicFile.write(url, data: try NPZArchive.data([("segs", segs)], compressed: true))
     }
 }

@@ -73,7 +73,8 @@ public enum Pipelines {
                    t1.timeIntervalSince(t0), t2.timeIntervalSince(t1), out.path))
     }
 
-    static func validate(_ prompts: [SegmentationPrompt], width: Int, height: Int) throws {
+    /// Checks boxes and points against the image size (typed errors naming the prompt).
+    public static func validate(_ prompts: [SegmentationPrompt], width: Int, height: Int) throws {
         for p in prompts {
             if let b = p.box { _ = try b.validated(width: width, height: height) }
             for pt in p.points where !(pt.x >= 0 && pt.y >= 0 && pt.x <= Double(width) && pt.y <= Double(height)) {

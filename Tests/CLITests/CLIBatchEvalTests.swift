@@ -1,7 +1,7 @@
 import Foundation
 import XCTest
 import MedicalIO
-import Metrics
+import MedSAMMetrics
 import TestSupport
 
 /// `medsam batch` (shard, resume, interrupted output) and `medsam eval` (against Metrics' own result).

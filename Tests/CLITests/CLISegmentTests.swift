@@ -2,7 +2,7 @@ import Foundation
 import XCTest
 import MedSAM
 import MedicalIO
-import Metrics
+import MedSAMMetrics
 import TestSupport
 
 /// `medsam segment` and `medsam volume` on real images, run through the built executable.

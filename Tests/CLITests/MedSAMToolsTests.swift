@@ -52,6 +52,22 @@ final class MedSAMToolsTests: XCTestCase {
         XCTAssertTrue(AtomicFile.isTemporary(t))
     }
 
+    /// The byte writer used for batch outputs: creates, replaces, leaves no temporary file; missing folder = error.
+    func testAtomicDataWrite() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("medsam-atomic-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let url = dir.appendingPathComponent("case.nii.gz")
+        try AtomicFile.write(url, data: Data([1, 2, 3]))
+        XCTAssertEqual(try Data(contentsOf: url), Data([1, 2, 3]))
+        try AtomicFile.write(url, data: Data((0..<300_000).map { UInt8($0 % 251) }))
+        XCTAssertEqual(try Data(contentsOf: url), Data((0..<300_000).map { UInt8($0 % 251) }))
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path), ["case.nii.gz"])
+        XCTAssertThrowsError(try AtomicFile.write(dir.appendingPathComponent("nope/x.png"), data: Data([1]))) {
+            XCTAssertTrue("\($0)".contains("does not exist"), "\($0)")
+        }
+    }
+
     func testOverlayDrawsBoxAndTint() throws {
         let img = try Image(uint8: [UInt8](repeating: 100, count: 20 * 10), width: 20, height: 10)
         var labels = [UInt16](repeating: 0, count: 200)

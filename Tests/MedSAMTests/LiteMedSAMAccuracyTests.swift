@@ -1,7 +1,7 @@
 import Foundation
 import MedicalIO
 import MedSAM
-import Metrics
+import MedSAMMetrics
 import TestSupport
 import XCTest
 

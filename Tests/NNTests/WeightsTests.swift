@@ -108,6 +108,17 @@ final class WeightsTests: XCTestCase {
         XCTAssertEqual(sd["bn.num_batches_tracked"]?.scalars, [4])
     }
 
+    /// A checkpoint reached through a symbolic link (a common way to share one download) loads like the file.
+    func testSymlinkedCheckpoint() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("medsam-link-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let link = dir.appendingPathComponent("linked.pth")
+        try FileManager.default.createSymbolicLink(at: link, withDestinationURL: fixtureURL("weights/wrapped.torch"))
+        let sd = try StateDict(contentsOf: link)
+        XCTAssertEqual(sd["a.weight"]?.scalars, arange([2, 3]))
+    }
+
     func testTorchProtocol4Pickle() throws {
         // FRAME, SHORT_BINUNICODE, MEMOIZE, STACK_GLOBAL.
         let sd = try load("proto4.torch")

@@ -308,7 +308,7 @@ enum FileProbe {
             throw CheckpointError.notFound(url.path)
         }
         do {
-            let attrs = try FileManager.default.attributesOfItem(atPath: url.path)
+            let attrs = try FileManager.default.attributesOfItem(atPath: url.resolvingSymlinksInPath().path)   // a symlinked checkpoint: the target's size
             return (attrs[.size] as? NSNumber)?.intValue ?? 0
         } catch {
             throw CheckpointError.unreadable(url.path, reason: "\(error)")

@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-import Metrics
+import MedSAMMetrics
 import TestSupport
 
 /// Against `compute_metrics.py` + `SurfaceDice.py` (faithful re-implementation in the exporter, with
