@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <string.h>
+#include <stdlib.h>
 
 #if defined(__x86_64__) || defined(__i386__)
 #define MK_X86 1
@@ -481,4 +482,177 @@ void mk_depthwise3x3_nhwc(const float *x, float *out, ptrdiff_t h, ptrdiff_t w, 
                 }
                 out[(y * w + xx) * c + ch] = acc;
             }
+}
+
+// Attention of many queries over few keys (SAM's image→token attention: 4096 queries, ~7 keys),
+// all heads of one query row at once. q row r head h: q[r·ldq + h·d …]; same for k, v, out.
+static void attn_few_keys_scalar(const float *q, ptrdiff_t ldq, const float *k, ptrdiff_t ldk,
+                                 const float *v, ptrdiff_t ldv, float *out, ptrdiff_t ldo,
+                                 ptrdiff_t rows, ptrdiff_t nk, ptrdiff_t heads, ptrdiff_t d, float scale, float *s) {
+    for (ptrdiff_t r = 0; r < rows; r++) {
+        const float *qr = q + r * ldq;
+        float *o = out + r * ldo;
+        for (ptrdiff_t h = 0; h < heads; h++) {
+            float *sh = s + h * nk;
+            float m = -INFINITY;
+            for (ptrdiff_t j = 0; j < nk; j++) {
+                const float *kj = k + j * ldk + h * d;
+                float acc = 0;
+                for (ptrdiff_t t = 0; t < d; t++) acc += qr[h * d + t] * kj[t];
+                sh[j] = acc * scale;
+                m = sh[j] > m ? sh[j] : m;
+            }
+            float sum = 0;
+            for (ptrdiff_t j = 0; j < nk; j++) { sh[j] = expf(sh[j] - m); sum += sh[j]; }
+            float inv = 1.0f / sum;
+            for (ptrdiff_t t = 0; t < d; t++) o[h * d + t] = 0;
+            for (ptrdiff_t j = 0; j < nk; j++) {
+                const float *vj = v + j * ldv + h * d;
+                float p = sh[j] * inv;
+                for (ptrdiff_t t = 0; t < d; t++) o[h * d + t] += p * vj[t];
+            }
+        }
+    }
+}
+
+#ifdef MK_X86
+MK_AVX2 static void attn_few_keys_avx2(const float *q, ptrdiff_t ldq, const float *k, ptrdiff_t ldk,
+                                       const float *v, ptrdiff_t ldv, float *out, ptrdiff_t ldo,
+                                       ptrdiff_t rows, ptrdiff_t nk, ptrdiff_t heads, ptrdiff_t d, float scale, float *s) {
+    const ptrdiff_t n = heads * nk;
+    for (ptrdiff_t r = 0; r < rows; r++) {
+        const float *qr = q + r * ldq;
+        float *o = out + r * ldo;
+        // Scores (max-subtracted per head).
+        for (ptrdiff_t h = 0; h < heads; h++) {
+            float *sh = s + h * nk;
+            float m = -INFINITY;
+            for (ptrdiff_t j = 0; j < nk; j++) {
+                const float *kj = k + j * ldk + h * d;
+                const float *qh = qr + h * d;
+                __m256 acc = _mm256_setzero_ps();
+                ptrdiff_t t = 0;
+                for (; t + 8 <= d; t += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(qh + t), _mm256_loadu_ps(kj + t), acc);
+                float a = mk_hsum256(acc);
+                for (; t < d; t++) a += qh[t] * kj[t];
+                sh[j] = a * scale;
+                m = sh[j] > m ? sh[j] : m;
+            }
+            for (ptrdiff_t j = 0; j < nk; j++) sh[j] -= m;
+        }
+        ptrdiff_t i = 0;
+        for (; i + 8 <= n; i += 8) _mm256_storeu_ps(s + i, mk_exp256(_mm256_loadu_ps(s + i)));
+        for (; i < n; i++) s[i] = expf(s[i]);
+        for (ptrdiff_t h = 0; h < heads; h++) {
+            float *sh = s + h * nk;
+            float sum = 0;
+            for (ptrdiff_t j = 0; j < nk; j++) sum += sh[j];
+            float inv = 1.0f / sum;
+            float *oh = o + h * d;
+            ptrdiff_t t = 0;
+            for (; t + 8 <= d; t += 8) {
+                __m256 acc = _mm256_setzero_ps();
+                for (ptrdiff_t j = 0; j < nk; j++)
+                    acc = _mm256_fmadd_ps(_mm256_set1_ps(sh[j]), _mm256_loadu_ps(v + j * ldv + h * d + t), acc);
+                _mm256_storeu_ps(oh + t, _mm256_mul_ps(acc, _mm256_set1_ps(inv)));
+            }
+            for (; t < d; t++) {
+                float acc = 0;
+                for (ptrdiff_t j = 0; j < nk; j++) acc += sh[j] * v[j * ldv + h * d + t];
+                oh[t] = acc * inv;
+            }
+        }
+    }
+}
+#endif
+
+void mk_attention_few_keys(const float *q, ptrdiff_t ldq, const float *k, ptrdiff_t ldk,
+                           const float *v, ptrdiff_t ldv, float *out, ptrdiff_t ldo,
+                           ptrdiff_t rows, ptrdiff_t nk, ptrdiff_t heads, ptrdiff_t d, float scale) {
+    if (rows <= 0 || heads <= 0 || d <= 0) return;
+    if (nk <= 0) {
+        for (ptrdiff_t r = 0; r < rows; r++) for (ptrdiff_t t = 0; t < heads * d; t++) out[r * ldo + t] = NAN;
+        return;
+    }
+    float stackbuf[512];
+    float *s = heads * nk <= 512 ? stackbuf : (float *)malloc(sizeof(float) * (size_t)(heads * nk));
+#ifdef MK_X86
+    if (mk_has_avx2()) attn_few_keys_avx2(q, ldq, k, ldk, v, ldv, out, ldo, rows, nk, heads, d, scale, s);
+    else
+#endif
+    attn_few_keys_scalar(q, ldq, k, ldk, v, ldv, out, ldo, rows, nk, heads, d, scale, s);
+    if (s != stackbuf) free(s);
+}
+
+#ifdef MK_X86
+MK_AVX2 static void transpose_add_avx2(const float *a, const float *b, float *out, ptrdiff_t rows, ptrdiff_t cols,
+                                       ptrdiff_t j0, ptrdiff_t j1, ptrdiff_t i1) {
+    // 8×8 blocks transposed in registers: rows i..i+8 of (a + b), columns j..j+8.
+    for (ptrdiff_t j = j0; j < j1; j += 8) {
+        for (ptrdiff_t i = 0; i < i1; i += 8) {
+            __m256 r[8];
+            for (int k = 0; k < 8; k++) {
+                r[k] = _mm256_loadu_ps(a + (i + k) * cols + j);
+                if (b) r[k] = _mm256_add_ps(r[k], _mm256_loadu_ps(b + (i + k) * cols + j));
+            }
+            __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+            __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+            __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+            __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+            __m256 u0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
+            __m256 u1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+            __m256 u2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
+            __m256 u3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+            __m256 u4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0));
+            __m256 u5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
+            __m256 u6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
+            __m256 u7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
+            _mm256_storeu_ps(out + (j + 0) * rows + i, _mm256_permute2f128_ps(u0, u4, 0x20));
+            _mm256_storeu_ps(out + (j + 1) * rows + i, _mm256_permute2f128_ps(u1, u5, 0x20));
+            _mm256_storeu_ps(out + (j + 2) * rows + i, _mm256_permute2f128_ps(u2, u6, 0x20));
+            _mm256_storeu_ps(out + (j + 3) * rows + i, _mm256_permute2f128_ps(u3, u7, 0x20));
+            _mm256_storeu_ps(out + (j + 4) * rows + i, _mm256_permute2f128_ps(u0, u4, 0x31));
+            _mm256_storeu_ps(out + (j + 5) * rows + i, _mm256_permute2f128_ps(u1, u5, 0x31));
+            _mm256_storeu_ps(out + (j + 6) * rows + i, _mm256_permute2f128_ps(u2, u6, 0x31));
+            _mm256_storeu_ps(out + (j + 7) * rows + i, _mm256_permute2f128_ps(u3, u7, 0x31));
+        }
+    }
+}
+#endif
+
+static void transpose_add_scalar(const float *a, const float *b, float *out, ptrdiff_t rows, ptrdiff_t cols,
+                                 ptrdiff_t col_begin, ptrdiff_t col_end) {
+    const ptrdiff_t B = 16;
+    for (ptrdiff_t j0 = col_begin; j0 < col_end; j0 += B) {
+        ptrdiff_t j1 = j0 + B < col_end ? j0 + B : col_end;
+        for (ptrdiff_t i0 = 0; i0 < rows; i0 += B) {
+            ptrdiff_t i1 = i0 + B < rows ? i0 + B : rows;
+            for (ptrdiff_t j = j0; j < j1; j++) {
+                float *o = out + j * rows;
+                if (b) for (ptrdiff_t i = i0; i < i1; i++) o[i] = a[i * cols + j] + b[i * cols + j];
+                else for (ptrdiff_t i = i0; i < i1; i++) o[i] = a[i * cols + j];
+            }
+        }
+    }
+}
+
+void mk_add_rows(const float *a, const float *b, float *out, ptrdiff_t n) {
+    for (ptrdiff_t i = 0; i < n; i++) out[i] = a[i] + b[i];
+}
+
+void mk_transpose_add(const float *a, const float *b, float *out, ptrdiff_t rows, ptrdiff_t cols,
+                      ptrdiff_t col_begin, ptrdiff_t col_end) {
+#ifdef MK_X86
+    if (mk_has_avx2() && rows >= 8) {
+        ptrdiff_t j1 = col_begin + (col_end - col_begin) / 8 * 8, i1 = rows / 8 * 8;
+        transpose_add_avx2(a, b, out, rows, cols, col_begin, j1, i1);
+        // Leftover rows (channels) for the vector columns, then leftover columns.
+        if (i1 < rows)
+            for (ptrdiff_t j = col_begin; j < j1; j++)
+                for (ptrdiff_t i = i1; i < rows; i++) out[j * rows + i] = a[i * cols + j] + (b ? b[i * cols + j] : 0);
+        transpose_add_scalar(a, b, out, rows, cols, j1, col_end);
+        return;
+    }
+#endif
+    transpose_add_scalar(a, b, out, rows, cols, col_begin, col_end);
 }

@@ -92,6 +92,25 @@ public struct MaskDecoder: Sendable {
                                            outputDim: numMaskTokens, numLayers: c.iouHeadDepth)
     }
 
+    /// (Cin, Cout, k, k) weight → (Cin, k·k·Cout) with `W'[ci, (a·k + b)·Cout + co] = W[ci, co, a, b]`.
+    static func channelsLastTransposedConv(_ conv: ConvTranspose2d) -> (Tensor, Tensor) {
+        let (cin, cout, k) = (conv.weight.shape[0], conv.weight.shape[1], conv.weight.shape[2])
+        let src = conv.weight.scalars
+        var w = [Float](repeating: 0, count: cin * k * k * cout)
+        for ci in 0..<cin {
+            for co in 0..<cout {
+                for a in 0..<k {
+                    for b in 0..<k {
+                        w[ci * k * k * cout + (a * k + b) * cout + co] = src[((ci * cout + co) * k + a) * k + b]
+                    }
+                }
+            }
+        }
+        let bias = conv.bias?.scalars ?? [Float](repeating: 0, count: cout)
+        let biasRep = (0..<(k * k)).flatMap { _ in bias }
+        return (Tensor(shape: [cin, k * k * cout], scalars: w), Tensor(shape: [k * k * cout], scalars: biasRep))
+    }
+
     /// Predicts masks for one prompt.
     ///
     /// - Parameters:
@@ -101,6 +120,18 @@ public struct MaskDecoder: Sendable {
     ///   - multimaskOutput: `true` gives masks 1…3, `false` gives mask 0 (MedSAM and LiteMedSAM use `false`).
     public func callAsFunction(imageEmbedding: Tensor, imagePE: Tensor, sparse: Tensor, dense: Tensor,
                                multimaskOutput: Bool) -> Output {
+        if imageEmbedding.rank == 4 && imageEmbedding.shape[0] == 1 && imagePE.count == imageEmbedding.count
+            && dense.count == imageEmbedding.count {
+            let ctx = prepare(imageEmbedding: imageEmbedding, imagePE: imagePE, dense: dense)
+            return decode(ctx, sparse: sparse, multimaskOutput: multimaskOutput)
+        }
+        return referenceForward(imageEmbedding: imageEmbedding, imagePE: imagePE, sparse: sparse, dense: dense,
+                                multimaskOutput: multimaskOutput)
+    }
+
+    /// The unfused forward pass (op by op, as the PyTorch module); kept as the reference.
+    public func referenceForward(imageEmbedding: Tensor, imagePE: Tensor, sparse: Tensor, dense: Tensor,
+                                 multimaskOutput: Bool) -> Output {
         let dim = configuration.transformerDim
         let (h, w) = (imageEmbedding.shape[2], imageEmbedding.shape[3])
         let numMaskTokens = maskTokens.shape[0]

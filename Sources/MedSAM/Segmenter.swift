@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 @_exported import ImageEncoder
 @_exported import MaskDecoder
 @_exported import NN
@@ -116,6 +117,9 @@ public final class Segmenter: Sendable {
     public let maskDecoder: MaskDecoder
     /// `get_dense_pe()`, computed once.
     public let imagePE: Tensor
+    /// The prompt-independent decoder state of the last embedding segmented and a reusable workspace
+    /// (≈ 34 MB for LiteMedSAM while held), so that one box per call on the same image stays cheap.
+    let decoderCache = DecoderStateCache()
 
     /// Loads a `.pth` (torch.save, plain state dict, `{"model": …}` wrapper, `module.` prefix) or a
     /// safetensors checkpoint and checks that it holds `model`.
@@ -208,15 +212,47 @@ public final class Segmenter: Sendable {
         let (w, h) = (embedding.width, embedding.height)
         // Validate everything before running anything.
         let modelPrompts = try prompts.enumerated().map { i, p in try modelPrompt(p, index: i, width: w, height: h) }
-        return try modelPrompts.map { try decode(embedding, prompt: $0) }
+        if modelPrompts.isEmpty { return [] }
+        // Everything that does not depend on the prompt (image tokens, positional encoding, the first
+        // layer's image projections) is computed once and shared by all prompts without a mask.
+        var shared: (context: DecoderImageContext, workspace: DecoderWorkspace)?
+        defer { if let shared { decoderCache.checkIn(shared.workspace) } }
+        return try modelPrompts.map { prompt in
+            if prompt.mask != nil { return try decode(embedding, prompt: prompt) }
+            if shared == nil { shared = decoderState(for: embedding) }
+            return try decode(embedding, prompt: prompt, context: shared!.context, workspace: shared!.workspace)
+        }
+    }
+
+    /// The prompt-independent decoder state for `embedding` (from the one-entry cache when the same
+    /// embedding was segmented last) and a workspace checked out for this call.
+    func decoderState(for embedding: ImageEmbedding) -> (context: DecoderImageContext, workspace: DecoderWorkspace) {
+        let context: DecoderImageContext
+        let cache = decoderCache
+        if let cached = cache.context(for: embedding.tensor) {
+            context = cached
+        } else {
+            let noMask = promptEncoder.denseEmbedding(Prompt())
+            context = maskDecoder.prepare(imageEmbedding: embedding.tensor, imagePE: imagePE, dense: noMask)
+            cache.store(context, for: embedding.tensor)
+        }
+        let workspace = cache.checkOut(fitting: context) ?? maskDecoder.makeWorkspace(for: context)
+        return (context, workspace)
     }
 
     /// Prompt encoder + mask decoder + the model's post-processing for one model-frame prompt.
-    func decode(_ embedding: ImageEmbedding, prompt: Prompt) throws -> Segmentation {
+    func decode(_ embedding: ImageEmbedding, prompt: Prompt,
+                context: DecoderImageContext? = nil, workspace: DecoderWorkspace? = nil) throws -> Segmentation {
         let (w, h) = (embedding.width, embedding.height)
-        let (sparse, dense) = promptEncoder(prompt)
-        let out = maskDecoder(imageEmbedding: embedding.tensor, imagePE: imagePE, sparse: sparse, dense: dense,
+        let out: MaskDecoder.Output
+        if let context {
+            out = maskDecoder.decode(context, sparse: promptEncoder.sparseEmbedding(prompt), multimaskOutput: false,
+                                     workspace: workspace)
+        } else {
+            let (sparse, dense) = promptEncoder(prompt)
+            out = maskDecoder(imageEmbedding: embedding.tensor, imagePE: imagePE, sparse: sparse, dense: dense,
                               multimaskOutput: false)
+        }
         let (mh, mw) = (out.masks.shape[1], out.masks.shape[2])
         let logits = out.masks.reshaped([1, 1, mh, mw])
         let post: (probabilities: Tensor, masks: [UInt8])
@@ -259,5 +295,53 @@ public final class Segmenter: Sendable {
             return PointPrompt(x: Float(x), y: Float(y), label: pt.positive ? .positive : .negative)
         }
         return prompt
+    }
+}
+
+/// A one-entry cache (one per ``Segmenter``) of the prompt-independent decoder state
+/// (``DecoderImageContext``, ~18 MB for a 64×64 embedding) of the last embedding segmented, plus one idle
+/// ``DecoderWorkspace`` (~16 MB), so that interactive use (one box per call on the same image) neither
+/// recomputes the image-only projections nor faults in fresh scratch memory on every call.
+///
+/// The entry keeps the embedding's tensor alive, so comparing storage addresses identifies the embedding
+/// (no other live tensor can share the address). A workspace is checked out by one call at a time; concurrent
+/// calls make their own.
+final class DecoderStateCache: Sendable {
+    private struct Entry {
+        var embedding: Tensor?
+        var context: DecoderImageContext?
+        var workspace: DecoderWorkspace?
+    }
+    private let state = Mutex(Entry())
+
+    private static func same(_ a: Tensor, _ b: Tensor) -> Bool {
+        guard a.shape == b.shape else { return false }
+        return a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in pa.baseAddress == pb.baseAddress } }
+    }
+
+    func context(for embedding: Tensor) -> DecoderImageContext? {
+        state.withLock { e in
+            guard let cached = e.embedding, Self.same(cached, embedding) else { return nil }
+            return e.context
+        }
+    }
+
+    func store(_ context: DecoderImageContext, for embedding: Tensor) {
+        state.withLock { e in
+            e.embedding = embedding
+            e.context = context
+        }
+    }
+
+    func checkOut(fitting context: DecoderImageContext) -> DecoderWorkspace? {
+        state.withLock { e in
+            guard let w = e.workspace, w.fits(context) else { return nil }
+            e.workspace = nil
+            return w
+        }
+    }
+
+    func checkIn(_ workspace: DecoderWorkspace) {
+        state.withLock { e in e.workspace = workspace }
     }
 }

@@ -130,6 +130,11 @@ public struct PromptEncoder: Sendable {
     /// Tokens are ordered [points…, (padding point), box corner 1, box corner 2]; a padding point
     /// (label −1) is appended to points only when there is no box, as the reference does.
     public func callAsFunction(_ prompt: Prompt) -> (sparse: Tensor, dense: Tensor) {
+        (sparseEmbedding(prompt), denseEmbedding(prompt))
+    }
+
+    /// The sparse (1, tokens, E) embedding of a prompt's points and box.
+    public func sparseEmbedding(_ prompt: Prompt) -> Tensor {
         let e = configuration.embedDim
         let size = (height: configuration.inputImageSize, width: configuration.inputImageSize)
         var rows: [Tensor] = []
@@ -168,7 +173,12 @@ public struct PromptEncoder: Sendable {
             }
             rows.append(pe)
         }
-        let sparse = rows.isEmpty ? Tensor(zeros: [1, 0, e]) : Tensor.concatenate(rows, axis: 0).reshaped([1, -1, e])
+        return rows.isEmpty ? Tensor(zeros: [1, 0, e]) : Tensor.concatenate(rows, axis: 0).reshaped([1, -1, e])
+    }
+
+    /// The dense (1, E, h, w) embedding: the mask prompt downscaled, or the no-mask embedding everywhere.
+    public func denseEmbedding(_ prompt: Prompt) -> Tensor {
+        let e = configuration.embedDim
         let s = configuration.imageEmbeddingSize
         let dense: Tensor
         if let mask = prompt.mask {
@@ -181,7 +191,7 @@ public struct PromptEncoder: Sendable {
             }
             dense = d
         }
-        return (sparse, dense)
+        return dense
     }
 
     /// `mask_downscaling`: Conv(1→4, 2, s2) → LN2d → GELU → Conv(4→16, 2, s2) → LN2d → GELU → Conv(16→E, 1).

@@ -46,6 +46,20 @@ void mk_bias_act_rows(float *x, ptrdiff_t rows, ptrdiff_t cols, const float *bia
 void mk_depthwise3x3_nhwc(const float *x, float *out, ptrdiff_t h, ptrdiff_t w, ptrdiff_t c,
                           const float *kernel, const float *bias, ptrdiff_t row_begin, ptrdiff_t row_end);
 
+/// Multi-head attention of `rows` query rows over `nk` keys (few keys: scores of one row kept in registers/stack):
+/// for each row r and head h, out[r·ldo + h·d + t] = Σ_j softmax_j(scale·q_r,h·k_j,h) · v[j·ldv + h·d + t].
+void mk_attention_few_keys(const float *q, ptrdiff_t ldq, const float *k, ptrdiff_t ldk,
+                           const float *v, ptrdiff_t ldv, float *out, ptrdiff_t ldo,
+                           ptrdiff_t rows, ptrdiff_t nk, ptrdiff_t heads, ptrdiff_t d, float scale);
+
+/// out (cols × rows) = transpose(a + b) of row-major (rows × cols) a and b (b may be NULL), for the
+/// output rows (= input columns) [col_begin, col_end).
+void mk_transpose_add(const float *a, const float *b, float *out, ptrdiff_t rows, ptrdiff_t cols,
+                      ptrdiff_t col_begin, ptrdiff_t col_end);
+
+/// out[i] = a[i] + b[i] (out may alias a).
+void mk_add_rows(const float *a, const float *b, float *out, ptrdiff_t n);
+
 /// Whether the AVX2+FMA paths are in use (for diagnostics and benchmarks).
 int mk_has_avx2(void);
 
