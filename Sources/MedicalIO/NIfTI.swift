@@ -72,16 +72,21 @@ public struct NIfTIImage: Sendable {
             // Inflate only as far as the header says the data reaches.
             var needed: Int? = nil
             var headerError: Error? = nil
+            var runaway = false
             bytes = try Zlib.inflate(bytes[...], container: .gzip, maxOutput: limits.maxBytes, file: file) { out in
                 if needed == nil, out.count >= 352 {
                     do { needed = try Self.dataEnd(ByteReader(bytes: Array(out[0..<352]), file: file), file: file, limits: limits) }
                     catch { headerError = error; return true }
                 }
                 // Inflate to the stream's end so zlib checks the gzip CRC; stop only on runaway trailing data.
-                if let n = needed, out.count > n + (1 << 20) { return true }
+                // Data running on far past that end is not a NIfTI file (and stopping early would skip the CRC).
+                if let n = needed, out.count > n + (1 << 20) { runaway = true; return true }
                 return false
             }
             if let e = headerError { throw e }
+            if runaway, let n = needed {
+                throw MedicalIOError.corruptData(file: file, message: "the gzip stream goes on more than 1 MB past the \(n) bytes the header declares")
+            }
             if let n = needed, bytes.count > n { bytes.removeSubrange(n...) }
         }
         return try parseUncompressed(bytes, file: file, limits: limits)

@@ -60,6 +60,16 @@ final class CorpusTests: XCTestCase {
         }
     }
 
+    /// Found by libFuzzer (FuzzNIfTI, a "slow unit"): a gzip stream that inflates to 16 MB behind a header declaring
+    /// a small volume, with a bad CRC. It was accepted — inflating stopped 1 MB past the declared data, before
+    /// zlib could check the CRC. Now a typed error naming the problem.
+    func testNIfTIWithRunawayGzipDataIsRefused() {
+        XCTAssertThrowsError(try NIfTIImage.read(fixtureURL("corpus/nifti/gzip_trailing_16mb_bad_crc.nii.gz"))) { error in
+            guard case MedicalIOError.corruptData(_, let message) = error else { return XCTFail("\(error)") }
+            XCTAssertTrue(message.contains("past the"), message)
+        }
+    }
+
     func testMedicalImageCorpus() {
         check("nifti") { url in
             let n = try NIfTIImage.read(url)
