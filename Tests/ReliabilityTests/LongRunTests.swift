@@ -18,7 +18,7 @@ final class LongRunTests: XCTestCase {
     static let secondHalfBound = 8 << 20
 
     /// 1,000 prompt-encoder + mask-decoder segmentations (+ post-processing) on one embedding
-    /// (the full size by default, ≈ 100 s here; `RELIABILITY_SEGMENTATIONS` overrides).
+    /// (the full size by default, ≈ 70 s here; `RELIABILITY_SEGMENTATIONS` overrides).
     func testThousandSegmentationsKeepMemoryFlat() throws {
         let s = try Reliability.liteSegmenter()
         Reliability.fixMallocMmapThreshold()
