@@ -252,6 +252,10 @@ async function loadView(slice, win) {
     const secs = res && typeof res.seconds === 'number' ? res.seconds : (performance.now() - t0) / 1000;
     const how = res && res.cached ? 'embedding cached' : `embedding ${secs.toFixed(1)} s`;
     state.readyText = `Ready — draw a box around the structure (${how})`;
+    // The window the model now sees (the server resolves "auto" per image).
+    if (res && res.windowDescription && state.image) {
+      showImageInfo({ ...state.image, windowDescription: res.windowDescription });
+    }
     settle();
   } catch (err) {
     if (stale()) return;
