@@ -111,8 +111,10 @@ actor ImageStore {
     // MARK: embeddings
 
     /// The embedding of slice `slice` under `window`, computed at most once; `cached` is false when this call
-    /// computed it (or waited for another request computing it).
-    func embedding(image id: String, slice: Int, window: String, input: SegmentInput) async throws -> (ImageEmbedding, seconds: Double, cached: Bool) {
+    /// computed it (or waited for another request computing it). `image` (the windowed slice) is only asked for
+    /// when the embedding has to be computed.
+    func embedding(image id: String, slice: Int, window: String,
+                   image makeImage: @escaping @Sendable () async throws -> Image) async throws -> (ImageEmbedding, seconds: Double, cached: Bool) {
         let key = EmbeddingKey(image: id, slice: slice, window: window)
         if let e = embeddings[key] {
             touch(key)
@@ -124,8 +126,10 @@ actor ImageStore {
             task = running
         } else {
             let engine = self.engine
-            let image = input.image
-            task = Task { try await engine.run { try $0.embed(image) } }
+            task = Task {
+                let image = try await makeImage()
+                return try await engine.run { try $0.embed(image) }
+            }
             pending[key] = task
             encoderPasses += 1
         }

@@ -245,10 +245,14 @@ public struct ServerAPI: Sendable {
         }
     }
 
-    private func input(_ img: StoredImage, slice: Int, window: WindowChoice?) async throws -> SegmentInput {
+    static func checkSlice(_ slice: Int, of img: StoredImage) throws(APIError) {
         guard (0..<img.source.slices).contains(slice) else {
             throw APIError(400, "slice \(slice): \(img.name) has slices 0…\(img.source.slices - 1)")
         }
+    }
+
+    private func input(_ img: StoredImage, slice: Int, window: WindowChoice?) async throws -> SegmentInput {
+        try Self.checkSlice(slice, of: img)
         let source = img.source
         return try await engine.runIO { try source.input(slice: slice, window: window) }
     }
@@ -273,7 +277,7 @@ public struct ServerAPI: Sendable {
         let img = try await store.image(id)
         let (choice, key) = try Self.window(window)
         let input = try await input(img, slice: slice, window: choice)
-        let (_, seconds, cached) = try await store.embedding(image: id, slice: slice, window: key, input: input)
+        let (_, seconds, cached) = try await store.embedding(image: id, slice: slice, window: key) { input.image }
         return .json(EmbeddingJSON(seconds: seconds, cached: cached, windowDescription: input.windowDescription))
     }
 
@@ -341,8 +345,11 @@ public struct ServerAPI: Sendable {
             throw APIError(400, oneLineDescription(error))
         }
         if let replaces { _ = try await store.mask(replaces, on: id) }
-        let input = try await input(img, slice: slice, window: choice)
-        let (embedding, embeddingSeconds, _) = try await store.embedding(image: id, slice: slice, window: key, input: input)
+        try Self.checkSlice(slice, of: img)
+        // The slice is read and windowed only when its embedding is not cached (not once per box).
+        let (embedding, embeddingSeconds, _) = try await store.embedding(image: id, slice: slice, window: key) {
+            try await self.input(img, slice: slice, window: choice).image
+        }
         let start = DispatchTime.now().uptimeNanoseconds
         let result = try await engine.run { try $0.segment(embedding, prompts: [prompt]) }
         let decoderSeconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
