@@ -23,6 +23,7 @@ let package = Package(
     name: "MedSAM",
     platforms: [.macOS(.v15), .iOS(.v18)],
     products: [
+        .library(name: "Imaging", targets: ["Imaging"]),
         .library(name: "Tensor", targets: ["Tensor"]),
         .library(name: "NN", targets: ["NN"]),
         .library(name: "ImageEncoder", targets: ["ImageEncoder"]),
@@ -42,6 +43,8 @@ let package = Package(
     ],
     targets: blasTargets + [
         .target(name: "CKernels", path: "Sources/CKernels"),
+        // Image, Box, Point and intensity windows: value types shared by the models and MedicalIO (no BLAS).
+        .target(name: "Imaging"),
         .target(name: "Tensor", dependencies: blasDependency + ["CKernels"]),
         .target(
             name: "NN",
@@ -50,11 +53,11 @@ let package = Package(
         .target(name: "ImageEncoder", dependencies: ["Tensor", "NN", "CKernels"]),
         .target(name: "PromptEncoder", dependencies: ["Tensor", "NN"]),
         .target(name: "MaskDecoder", dependencies: ["Tensor", "NN"]),
-        .target(name: "Preprocess", dependencies: ["Tensor"]),
+        .target(name: "Preprocess", dependencies: ["Imaging", "Tensor"]),
         .target(name: "MedSAMMetrics"),
         .target(
             name: "MedSAM",
-            dependencies: ["Tensor", "NN", "ImageEncoder", "PromptEncoder", "MaskDecoder", "Preprocess", "MedSAMMetrics"]
+            dependencies: ["Imaging", "Tensor", "NN", "ImageEncoder", "PromptEncoder", "MaskDecoder", "Preprocess", "MedSAMMetrics"]
         ),
         .systemLibrary(name: "CZlibIO", path: "Sources/CZlibIO", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
@@ -65,22 +68,22 @@ let package = Package(
         .target(
             name: "MedicalIO",
             dependencies: [
-                "Preprocess", "CZlibIO", "CPNG", "CTurboJPEG",
+                "Imaging", "CZlibIO", "CPNG", "CTurboJPEG",
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
             ]
         ),
         // The `medsam` command-line tool: logic (testable) in MedSAMTools, argument parsing in MedSAMCLI.
-        .target(name: "MedSAMTools", dependencies: ["MedSAM", "MedicalIO", "MedSAMMetrics"]),
+        .target(name: "MedSAMTools", dependencies: ["MedSAM", "MedicalIO", "MedSAMMetrics", "Imaging", "NN", "Tensor"]),
         // `medsam serve`: the local web page (static files in Resources) and its JSON API, on Hummingbird.
         .target(
             name: "MedSAMServer",
-            dependencies: ["MedSAMTools", "MedSAM", "MedicalIO", .product(name: "Hummingbird", package: "hummingbird")],
+            dependencies: ["MedSAMTools", "MedSAM", "MedicalIO", "Imaging", "Tensor", .product(name: "Hummingbird", package: "hummingbird")],
             resources: [.copy("Resources")]
         ),
         .executableTarget(
             name: "MedSAMCLI",
             dependencies: [
-                "MedSAMTools", "MedSAMServer", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "MedSAMTools", "MedSAMServer", "MedSAM", "Tensor", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .target(name: "TestSupport", dependencies: ["Tensor", "NN"], path: "Tests/TestSupport"),
@@ -90,14 +93,14 @@ let package = Package(
             name: "ModelTests",
             dependencies: ["ImageEncoder", "PromptEncoder", "MaskDecoder", "TestSupport"]
         ),
-        .testTarget(name: "PreprocessTests", dependencies: ["Preprocess", "TestSupport"]),
+        .testTarget(name: "PreprocessTests", dependencies: ["Preprocess", "Imaging", "TestSupport"]),
         .testTarget(name: "MedSAMMetricsTests", dependencies: ["MedSAMMetrics", "TestSupport"]),
-        .testTarget(name: "MedicalIOTests", dependencies: ["MedicalIO", "TestSupport"]),
-        .testTarget(name: "MedSAMTests", dependencies: ["MedSAM", "MedicalIO", "MedSAMMetrics", "TestSupport"]),
+        .testTarget(name: "MedicalIOTests", dependencies: ["MedicalIO", "Imaging", "TestSupport"]),
+        .testTarget(name: "MedSAMTests", dependencies: ["MedSAM", "MedicalIO", "MedSAMMetrics", "TestSupport", "Imaging", "ImageEncoder", "NN", "Preprocess", "PromptEncoder", "Tensor"]),
         // Runs the built `medsam` executable (`swift build --build-tests` and `swift test` build every product).
-        .testTarget(name: "CLITests", dependencies: ["MedSAMTools", "MedSAM", "MedicalIO", "MedSAMMetrics", "TestSupport"]),
-        .testTarget(name: "ServerTests", dependencies: ["MedSAMServer", "MedSAMTools", "MedicalIO", "TestSupport"]),
-        .testTarget(name: "ReliabilityTests", dependencies: ["MedSAM", "MedicalIO", "NN", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["MedSAMTools", "MedSAM", "MedicalIO", "MedSAMMetrics", "TestSupport", "Imaging", "ImageEncoder", "NN", "Preprocess", "PromptEncoder", "Tensor"]),
+        .testTarget(name: "ServerTests", dependencies: ["MedSAMServer", "MedSAMTools", "MedicalIO", "TestSupport", "Imaging", "ImageEncoder", "NN", "Preprocess", "PromptEncoder", "Tensor"]),
+        .testTarget(name: "ReliabilityTests", dependencies: ["MedSAM", "MedicalIO", "NN", "TestSupport", "Imaging", "ImageEncoder", "Preprocess", "PromptEncoder", "Tensor"]),
     ],
     swiftLanguageModes: [.v6]
 )

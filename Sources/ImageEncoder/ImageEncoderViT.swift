@@ -58,7 +58,7 @@ public struct ImageEncoderViT: Sendable {
     public let patchEmbed: Conv2d
     public let posEmbed: Tensor?
     public let blocks: [ViTBlock]
-    public let neck: Neck
+    public let neck: EncoderNeck
 
     public init(_ scope: WeightScope, configuration c: Configuration) throws {
         configuration = c
@@ -73,7 +73,7 @@ public struct ImageEncoderViT: Sendable {
                                 windowSize: global ? 0 : c.windowSize,
                                 inputSize: global ? (c.gridSize, c.gridSize) : (c.windowSize, c.windowSize))
         }
-        neck = try Neck(scope["neck"], inChannels: c.embedDim, outChannels: c.outChannels)
+        neck = try EncoderNeck(scope["neck"], inChannels: c.embedDim, outChannels: c.outChannels)
     }
 
     /// Encodes a (B, 3, S, S) image batch into (B, outChannels, S/16, S/16) embeddings.
@@ -96,24 +96,6 @@ public struct ImageEncoderViT: Sendable {
         }
         for block in blocks { x = block(x) }
         return neck(x.permuted([0, 3, 1, 2]))
-    }
-
-    /// `neck`: 1×1 conv (no bias) → LayerNorm2d → 3×3 conv (no bias) → LayerNorm2d.
-    public struct Neck: Sendable {
-        public let conv1: Conv2d
-        public let norm1: LayerNorm2d
-        public let conv2: Conv2d
-        public let norm2: LayerNorm2d
-
-        public init(_ scope: WeightScope, inChannels: Int, outChannels: Int) throws {
-            conv1 = try Conv2d(scope[0], inChannels: inChannels, outChannels: outChannels, kernelSize: 1, bias: false)
-            norm1 = try LayerNorm2d(scope[1], channels: outChannels)
-            conv2 = try Conv2d(scope[2], inChannels: outChannels, outChannels: outChannels, kernelSize: 3, padding: 1, bias: false)
-            norm2 = try LayerNorm2d(scope[3], channels: outChannels)
-        }
-
-        /// (B, C, H, W) → (B, outChannels, H, W).
-        public func callAsFunction(_ x: Tensor) -> Tensor { norm2(conv2(norm1(conv1(x)))) }
     }
 }
 

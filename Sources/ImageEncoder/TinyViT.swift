@@ -49,7 +49,7 @@ public struct TinyViT: Sendable {
     public let patchEmbed: PatchEmbed
     public let layer0: ConvLayer
     public let layers: [BasicLayer]
-    public let neck: ImageEncoderViT.Neck
+    public let neck: EncoderNeck
 
     public init(_ scope: WeightScope, configuration c: Configuration) throws {
         configuration = c
@@ -67,7 +67,7 @@ public struct TinyViT: Sendable {
                 downsample: i < stages - 1
                     ? PatchMerging.Spec(resolution: res, dim: c.embedDims[i], outDim: c.embedDims[i + 1]) : nil)
         }
-        neck = try ImageEncoderViT.Neck(scope["neck"], inChannels: c.embedDims[stages - 1], outChannels: c.outChannels)
+        neck = try EncoderNeck(scope["neck"], inChannels: c.embedDims[stages - 1], outChannels: c.outChannels)
     }
 
     /// (B, 3, S, S) → (B, 256, S/4, S/4).

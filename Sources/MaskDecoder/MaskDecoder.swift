@@ -1,3 +1,4 @@
+import CKernels
 import NN
 import Tensor
 
@@ -6,6 +7,7 @@ public struct DecoderMLP: Sendable {
     public let layers: [Linear]
     public let sigmoidOutput: Bool
 
+    /// - Throws: ``WeightError`` when a weight is missing or mis-shaped.
     public init(_ scope: WeightScope, inputDim: Int, hiddenDim: Int, outputDim: Int, numLayers: Int, sigmoidOutput: Bool = false) throws {
         let dims = [inputDim] + Array(repeating: hiddenDim, count: numLayers - 1) + [outputDim]
         layers = try (0..<numLayers).map { i in
@@ -26,6 +28,11 @@ public struct DecoderMLP: Sendable {
 }
 
 /// SAM's mask decoder (`segment_anything.modeling.mask_decoder.MaskDecoder`), shared by MedSAM and LiteMedSAM.
+///
+/// There is one forward pass. Its prompt-independent first half (image tokens as rows, positional encoding,
+/// optionally the first layer's image projections) is ``prepare(imageEmbedding:imagePE:dense:precomputeFirstLayer:)``;
+/// the per-prompt rest is ``decode(_:sparse:multimaskOutput:workspace:)``. Calling the decoder directly runs both.
+/// An app that segments many prompts on one image prepares once and decodes per prompt (``Segmenter`` does).
 ///
 /// ```swift
 /// let decoder = try MaskDecoder(loader.scope("mask_decoder"))
@@ -72,7 +79,12 @@ public struct MaskDecoder: Sendable {
     public let upscaleConv2: ConvTranspose2d
     public let hypernetworks: [DecoderMLP]
     public let iouPredictionHead: DecoderMLP
+    /// The upscaling transposed convolutions as (Cin, k·k·Cout) matrices with columns ordered (subpixel,
+    /// channel) and their biases repeated per subpixel: re-arranged once at load for the channels-last upscaling.
+    let upscale1: (weight: Tensor, bias: Tensor)
+    let upscale2: (weight: Tensor, bias: Tensor)
 
+    /// - Throws: ``WeightError`` when a weight is missing or mis-shaped.
     public init(_ scope: WeightScope, configuration c: Configuration = .sam) throws {
         configuration = c
         let dim = c.transformerDim
@@ -90,10 +102,12 @@ public struct MaskDecoder: Sendable {
         }
         iouPredictionHead = try DecoderMLP(scope["iou_prediction_head"], inputDim: dim, hiddenDim: c.iouHeadHiddenDim,
                                            outputDim: numMaskTokens, numLayers: c.iouHeadDepth)
+        upscale1 = Self.channelsLastTransposedConv(upscaleConv1)
+        upscale2 = Self.channelsLastTransposedConv(upscaleConv2)
     }
 
     /// (Cin, Cout, k, k) weight → (Cin, k·k·Cout) with `W'[ci, (a·k + b)·Cout + co] = W[ci, co, a, b]`.
-    static func channelsLastTransposedConv(_ conv: ConvTranspose2d) -> (Tensor, Tensor) {
+    static func channelsLastTransposedConv(_ conv: ConvTranspose2d) -> (weight: Tensor, bias: Tensor) {
         let (cin, cout, k) = (conv.weight.shape[0], conv.weight.shape[1], conv.weight.shape[2])
         let src = conv.weight.scalars
         var w = [Float](repeating: 0, count: cin * k * k * cout)
@@ -111,7 +125,7 @@ public struct MaskDecoder: Sendable {
         return (Tensor(shape: [cin, k * k * cout], scalars: w), Tensor(shape: [k * k * cout], scalars: biasRep))
     }
 
-    /// Predicts masks for one prompt.
+    /// Predicts masks for one prompt (`MaskDecoder.forward` for a batch of one): prepares the image and decodes.
     ///
     /// - Parameters:
     ///   - imageEmbedding: (1, C, h, w); shared by all prompts of an image and never copied per prompt.
@@ -120,40 +134,159 @@ public struct MaskDecoder: Sendable {
     ///   - multimaskOutput: `true` gives masks 1…3, `false` gives mask 0 (MedSAM and LiteMedSAM use `false`).
     public func callAsFunction(imageEmbedding: Tensor, imagePE: Tensor, sparse: Tensor, dense: Tensor,
                                multimaskOutput: Bool) -> Output {
-        if imageEmbedding.rank == 4 && imageEmbedding.shape[0] == 1 && imagePE.count == imageEmbedding.count
-            && dense.count == imageEmbedding.count {
-            let ctx = prepare(imageEmbedding: imageEmbedding, imagePE: imagePE, dense: dense)
-            return decode(ctx, sparse: sparse, multimaskOutput: multimaskOutput)
-        }
-        return referenceForward(imageEmbedding: imageEmbedding, imagePE: imagePE, sparse: sparse, dense: dense,
-                                multimaskOutput: multimaskOutput)
+        let ctx = prepare(imageEmbedding: imageEmbedding, imagePE: imagePE, dense: dense, precomputeFirstLayer: false)
+        return decode(ctx, sparse: sparse, multimaskOutput: multimaskOutput)
     }
 
-    /// The unfused forward pass (op by op, as the PyTorch module); kept as the reference.
-    public func referenceForward(imageEmbedding: Tensor, imagePE: Tensor, sparse: Tensor, dense: Tensor,
-                                 multimaskOutput: Bool) -> Output {
-        let dim = configuration.transformerDim
+    /// Predicts masks for a batch of prompts, as the PyTorch module does for a batch: `sparse` (B, N, C),
+    /// `imageEmbedding` and `dense` (1 or B, C, h, w) — a batch of 1 is shared by every prompt (SAM's
+    /// `repeat_interleave`). Prompts that share both the image and the dense embedding share one prepared
+    /// image (with precomputed first-layer projections) and one workspace.
+    public func predictMasks(imageEmbedding: Tensor, imagePE: Tensor, sparse: Tensor, dense: Tensor,
+                             multimaskOutput: Bool) -> [Output] {
+        let b = sparse.shape[0]
+        if imageEmbedding.shape[0] == 1 && dense.shape[0] == 1 {
+            let ctx = prepare(imageEmbedding: imageEmbedding, imagePE: imagePE, dense: dense)
+            let ws = makeWorkspace(for: ctx)
+            return (0..<b).map { decode(ctx, sparse: sparse.batchItem($0), multimaskOutput: multimaskOutput, workspace: ws) }
+        }
+        return (0..<b).map { i in
+            self(imageEmbedding: imageEmbedding.batchItem(i), imagePE: imagePE, sparse: sparse.batchItem(i),
+                 dense: dense.batchItem(i), multimaskOutput: multimaskOutput)
+        }
+    }
+
+    /// Computes the prompt-independent part of the decoder for one image.
+    ///
+    /// - Parameters:
+    ///   - imageEmbedding: (1, C, h, w).
+    ///   - imagePE: (1, C, h, w).
+    ///   - dense: (1, C, h, w) dense prompt embedding shared by the prompts (the no-mask embedding).
+    ///   - precomputeFirstLayer: also compute the first two-way layer's image projections (worth it when more
+    ///     than one prompt is decoded on the image; the result is the same).
+    public func prepare(imageEmbedding: Tensor, imagePE: Tensor, dense: Tensor,
+                        precomputeFirstLayer: Bool = true) -> DecoderImageContext {
+        let c = configuration.transformerDim
+        precondition(imageEmbedding.rank == 4 && imageEmbedding.shape[0] == 1 && imageEmbedding.shape[1] == c,
+                     "image embedding must be (1, \(c), h, w), got \(imageEmbedding.shape)")
         let (h, w) = (imageEmbedding.shape[2], imageEmbedding.shape[3])
+        let n = h * w
+        precondition(imagePE.count == c * n && dense.count == c * n, "image PE and dense embedding must match the embedding")
+        let src = TensorStorage(uninitializedCount: n * c)
+        let pe = TensorStorage(uninitializedCount: n * c)
+        let kpe = TensorStorage(uninitializedCount: n * c)
+        imageEmbedding.withUnsafeBufferPointer { e in
+            dense.withUnsafeBufferPointer { d in
+                transposePlanes(e.baseAddress!, plus: d.baseAddress!, into: src.pointer, channels: c, pixels: n)
+            }
+        }
+        imagePE.withUnsafeBufferPointer { p in
+            transposePlanes(p.baseAddress!, plus: nil, into: pe.pointer, channels: c, pixels: n)
+        }
+        addRows(src.pointer, pe.pointer, kpe.pointer, rows: n, cols: c)
+        var first: ImageProjections?
+        if precomputeFirstLayer, let layer = transformer.layers.first {
+            let t2i = layer.crossAttnTokenToImage, i2t = layer.crossAttnImageToToken
+            let (dk, dq) = (t2i.internalDim, i2t.internalDim)
+            let k = TensorStorage(uninitializedCount: n * dk), v = TensorStorage(uninitializedCount: n * dk)
+            let q = TensorStorage(uninitializedCount: n * dq)
+            t2i.kProj.apply(rows: n, x: kpe.pointer, ldx: c, out: k.pointer, ldo: dk)
+            t2i.vProj.apply(rows: n, x: src.pointer, ldx: c, out: v.pointer, ldo: dk)
+            i2t.qProj.apply(rows: n, x: kpe.pointer, ldx: c, out: q.pointer, ldo: dq)
+            first = ImageProjections(k: k, v: v, q: q)
+        }
+        return DecoderImageContext(height: h, width: w, channels: c, src: src, keyPE: pe, srcPlusPE: kpe,
+                                   firstLayer: first, internalDim: transformer.internalDim)
+    }
+
+    /// A workspace for ``decode(_:sparse:multimaskOutput:workspace:)`` on images like `context`'s.
+    public func makeWorkspace(for context: DecoderImageContext) -> DecoderWorkspace {
+        DecoderWorkspace(tokens: context.height * context.width, channels: context.channels, internalDim: context.internalDim)
+    }
+
+    /// Predicts masks for one prompt on a prepared image (the second half of the forward pass).
+    ///
+    /// - Parameters:
+    ///   - sparse: (1, N, C) or (N, C) prompt tokens.
+    ///   - workspace: scratch from ``makeWorkspace(for:)`` (made here when nil); not shared between threads.
+    public func decode(_ ctx: DecoderImageContext, sparse: Tensor, multimaskOutput: Bool,
+                       workspace: DecoderWorkspace? = nil) -> Output {
+        let dim = configuration.transformerDim
+        let ws = workspace ?? makeWorkspace(for: ctx)
+        precondition(ws.fits(ctx) && ctx.channels == dim, "workspace does not fit the image context")
         let numMaskTokens = maskTokens.shape[0]
         let tokens = Tensor.concatenate([iouToken, maskTokens, sparse.reshaped([-1, dim])], axis: 0)
-            .reshaped([1, -1, dim])
-        let src = imageEmbedding + dense
-        let (hs, keys) = transformer(imageEmbedding: src, imagePE: imagePE, pointEmbedding: tokens)
+            .reshaped([1, -1, dim])                                          // (1, T, C)
+        var image = ImageSide(context: ctx, workspace: ws)
+        let queries = transformer.forward(pointEmbedding: tokens, image: &image, firstLayer: ctx.firstLayer)
+            .reshaped([-1, dim])
 
         // Only the mask tokens whose masks are returned need a hypernetwork and a product.
         let selected = multimaskOutput ? Array(1..<numMaskTokens) : [0]
-        let hsRows = hs.reshaped([-1, dim])
-        var upscaled = upscaleConv1(keys.permuted([0, 2, 1]).reshaped([1, dim, h, w]))
-        upscaled = upscaleNorm(upscaled)
-        upscaled.applyGELU()
-        upscaled = upscaleConv2(upscaled)
-        upscaled.applyGELU()
-        let (cUp, hUp, wUp) = (upscaled.shape[1], upscaled.shape[2], upscaled.shape[3])
         let hyper = Tensor.concatenate(selected.map { i in
-            hypernetworks[i](hsRows.sliced([(1 + i)..<(2 + i), 0..<dim]))
+            hypernetworks[i](queries.sliced([(1 + i)..<(2 + i), 0..<dim]))
         }, axis: 0)                                                           // (M, C/8)
-        let masks = hyper.matmul(upscaled.reshaped([cUp, hUp * wUp])).reshaped([selected.count, hUp, wUp])
-        let iou = iouPredictionHead(hsRows.sliced([0..<1, 0..<dim])).scalars
+        let masks = upscaleAndProject(keys: image.keys, height: ctx.height, width: ctx.width, hyper: hyper)
+        let iou = iouPredictionHead(queries.sliced([0..<1, 0..<dim])).scalars
+        withExtendedLifetime((ctx, ws)) {}
         return Output(masks: masks, iouPredictions: selected.map { iou[$0] })
+    }
+
+    /// output_upscaling (ConvT → LN2d → GELU → ConvT → GELU) on the (h·w, C) keys, fused per image row
+    /// with the hypernetwork product: returns (M, 4h, 4w) mask logits for the (M, C/8) `hyper` rows.
+    private func upscaleAndProject(keys: UnsafeMutablePointer<Float>, height h: Int, width w: Int, hyper: Tensor) -> Tensor {
+        let dim = configuration.transformerDim
+        let k1 = upscaleConv1.weight.shape[2], c1 = upscaleConv1.weight.shape[1]
+        let k2 = upscaleConv2.weight.shape[2], c2 = upscaleConv2.weight.shape[1]
+        let (s1, s2) = (k1 * k1, k2 * k2)
+        let (n1, n2) = (s1 * c1, s2 * c2)
+        let m = hyper.shape[0]
+        precondition(hyper.shape[1] == c2, "hypernetwork output \(hyper.shape) for \(c2) channels")
+        let (oh, ow) = (h * k1 * k2, w * k1 * k2)
+        var masks = Tensor(uninitializedShape: [m, oh, ow])
+        let kp = SendablePointer(keys)
+        let w1 = SendablePointer(upscale1.weight.storagePointer), b1 = SendablePointer(upscale1.bias.storagePointer)
+        let w2 = SendablePointer(upscale2.weight.storagePointer), b2 = SendablePointer(upscale2.bias.storagePointer)
+        let lw = SendablePointer(upscaleNorm.weight.storagePointer), lb = SendablePointer(upscaleNorm.bias.storagePointer)
+        let hp = SendablePointer(hyper.storagePointer)
+        let eps = upscaleNorm.eps
+        masks.withUnsafeMutableBufferPointer { mb in
+            let mp = SendablePointer(mb.baseAddress!)
+            Parallel.forRanges(h, minimumPerThread: 1) { rows in
+                let u1 = UnsafeMutablePointer<Float>.allocate(capacity: w * n1)
+                let u2 = UnsafeMutablePointer<Float>.allocate(capacity: w * s1 * n2)
+                let mo = UnsafeMutablePointer<Float>.allocate(capacity: w * s1 * s2 * m)
+                defer { u1.deallocate(); u2.deallocate(); mo.deallocate() }
+                for i in rows {
+                    // (w, C) · (C, s1·c1): columns ordered (subpixel, channel).
+                    BLAS.sgemmSerial(m: w, n: n1, k: dim, a: kp.pointer + i * w * dim, lda: dim,
+                                     b: w1.pointer, ldb: n1, c: u1, ldc: n1)
+                    mk_bias_act_rows(u1, w, n1, b1.pointer, FusedActivation.none.rawValue)
+                    mk_layernorm_rows(u1, u1, w * s1, c1, lw.pointer, lb.pointer, eps)
+                    mk_gelu(u1, w * n1)
+                    BLAS.sgemmSerial(m: w * s1, n: n2, k: c1, a: u1, lda: c1, b: w2.pointer, ldb: n2, c: u2, ldc: n2)
+                    mk_bias_act_rows(u2, w * s1, n2, b2.pointer, FusedActivation.gelu.rawValue)
+                    // (w·s1·s2, c2) · hyperᵀ → (w·s1·s2, M).
+                    BLAS.sgemmSerial(transposeB: true, m: w * s1 * s2, n: m, k: c2, a: u2, lda: c2,
+                                     b: hp.pointer, ldb: c2, c: mo, ldc: m)
+                    for j in 0..<w {
+                        for a1 in 0..<k1 {
+                            for e1 in 0..<k1 {
+                                for a2 in 0..<k2 {
+                                    let y = (i * k1 + a1) * k2 + a2
+                                    for e2 in 0..<k2 {
+                                        let x = (j * k1 + e1) * k2 + e2
+                                        let row = (j * s1 + a1 * k1 + e1) * s2 + a2 * k2 + e2
+                                        for mi in 0..<m { mp.pointer[(mi * oh + y) * ow + x] = mo[row * m + mi] }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        withExtendedLifetime(hyper) {}
+        return masks
     }
 }

@@ -1,22 +1,12 @@
 import Foundation
+@_exported import Imaging
+import ImageEncoder
+import MaskDecoder
+import NN
+import Preprocess
+import PromptEncoder
 import Synchronization
-@_exported import ImageEncoder
-@_exported import MaskDecoder
-@_exported import NN
-@_exported import Preprocess
-@_exported import PromptEncoder
-@_exported import Tensor
-
-/// The models this package runs.
-public enum ModelKind: String, Sendable, Hashable, CaseIterable, Codable {
-    /// MedSAM (SAM ViT-B fine-tuned on medical images), 1024×1024 input, `MedSAM_Inference.py` pipeline.
-    /// SAM ViT-L/H checkpoints load too (same pipeline).
-    case medSAM = "medsam"
-    /// LiteMedSAM (TinyViT encoder), 256×256 input, `CVPR24_LiteMedSAM_infer.py` pipeline.
-    case liteMedSAM = "lite"
-
-    public var displayName: String { self == .medSAM ? "MedSAM" : "LiteMedSAM" }
-}
+import Tensor
 
 /// Errors of the ``Segmenter`` API.
 public enum SegmenterError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -30,6 +20,12 @@ public enum SegmenterError: Error, Sendable, Equatable, CustomStringConvertible 
     case emptyPrompt(index: Int)
     /// A point lies outside the image or is not finite.
     case pointOutsideImage(x: Double, y: Double, width: Int, height: Int)
+    /// No registered model variant has this name.
+    case unknownModel(String, known: [String])
+    /// Two model variants of one registry share a name.
+    case duplicateModelName(String)
+    /// A variant's parts do not fit together (e.g. encoder channels ≠ decoder width).
+    case inconsistentModel(String)
 
     public var description: String {
         switch self {
@@ -39,17 +35,11 @@ public enum SegmenterError: Error, Sendable, Equatable, CustomStringConvertible 
             return "embedding was computed by \(f.displayName), this segmenter runs \(e.displayName)"
         case let .emptyPrompt(i): return "prompt \(i) has neither a box nor points"
         case let .pointOutsideImage(x, y, w, h): return "point (\(x), \(y)) lies outside the \(w)×\(h) image"
+        case let .unknownModel(name, known): return "unknown model '\(name)' (known: \(known.joined(separator: ", ")))"
+        case let .duplicateModelName(name): return "a model variant named '\(name)' is already registered"
+        case let .inconsistentModel(why): return "inconsistent model: \(why)"
         }
     }
-}
-
-/// A point on the original image, in pixels (x = column, y = row).
-public struct Point: Sendable, Hashable {
-    public var x: Double
-    public var y: Double
-    /// `true` on the object, `false` for background.
-    public var positive: Bool
-    public init(x: Double, y: Double, positive: Bool = true) { self.x = x; self.y = y; self.positive = positive }
 }
 
 /// The prompt for one object, in original-image pixels: a box (what MedSAM and LiteMedSAM were
@@ -67,11 +57,14 @@ public struct SegmentationPrompt: Sendable, Hashable {
 public struct ImageEmbedding: Sendable {
     /// The model that made it.
     public let model: ModelKind
-    /// (1, 256, 64, 64).
-    public let tensor: Tensor
+    /// Everything the encoder produced.
+    public let features: ImageFeatures
     /// Size of the original image.
     public let width: Int
     public let height: Int
+
+    /// The (1, 256, 64, 64) embedding the mask decoder attends to.
+    public var tensor: Tensor { features.embedding }
 }
 
 /// The result for one prompt.
@@ -91,7 +84,8 @@ public struct Segmentation: Sendable {
     public var area: Int { mask.reduce(0) { $0 + Int($1) } }
 }
 
-/// Box-prompted medical image segmentation with MedSAM or LiteMedSAM.
+/// Box-prompted medical image segmentation with any registered model variant (MedSAM, LiteMedSAM, or one of
+/// an app's own, see ``ModelRegistry``).
 ///
 /// ```swift
 /// import MedSAM
@@ -105,14 +99,9 @@ public struct Segmentation: Sendable {
 ///
 /// A `Segmenter` is immutable and `Sendable`: one instance can serve many threads.
 public final class Segmenter: Sendable {
-    /// Which encoder a segmenter runs.
-    public enum Encoder: Sendable {
-        case vit(ImageEncoderViT)
-        case tinyViT(TinyViT)
-    }
-
-    public let model: ModelKind
-    public let encoder: Encoder
+    /// The variant this segmenter runs.
+    public let variant: ModelVariant
+    public let encoder: any ImageEncoding
     public let promptEncoder: PromptEncoder
     public let maskDecoder: MaskDecoder
     /// `get_dense_pe()`, computed once.
@@ -121,107 +110,119 @@ public final class Segmenter: Sendable {
     /// (≈ 34 MB for LiteMedSAM while held), so that one box per call on the same image stays cheap.
     let decoderCache = DecoderStateCache()
 
+    /// The model's name.
+    public var model: ModelKind { variant.kind }
+
     /// Loads a `.pth` (torch.save, plain state dict, `{"model": …}` wrapper, `module.` prefix) or a
     /// safetensors checkpoint and checks that it holds `model`.
-    public convenience init(_ model: ModelKind, checkpoint url: URL) throws {
-        try self.init(model, weights: try StateDict(contentsOf: url))
+    /// - Throws: ``CheckpointError`` for unreadable files, ``WeightError`` for missing, unexpected or mis-shaped
+    ///   keys, ``SegmenterError`` when the checkpoint holds another model or `model` is not in `registry`.
+    public convenience init(_ model: ModelKind, checkpoint url: URL, registry: ModelRegistry = .standard) throws {
+        try self.init(variant: try registry.variant(for: model), weights: try StateDict(contentsOf: url), registry: registry)
     }
 
-    /// Builds the model from any weight source, looked up by PyTorch state-dict keys.
-    ///
-    /// For ``ModelKind/medSAM`` the ViT size (B/L/H) is read from the checkpoint; pass
-    /// `vitConfiguration` to override it (e.g. generated weights, reduced test models).
-    /// Loading is strict for enumerable sources: unexpected keys are an error.
-    public init(_ model: ModelKind, weights: any WeightSource,
-                vitConfiguration: ImageEncoderViT.Configuration? = nil,
-                tinyViTConfiguration: TinyViT.Configuration = .liteMedSAM) throws {
-        let found = Self.detect(weights)
-        if let found, found != model {
-            throw SegmenterError.wrongModel(expected: model, found: found.displayName)
+    /// Builds `model` (looked up in `registry`) from any weight source, by PyTorch state-dict keys.
+    /// - Throws: as ``init(variant:weights:registry:)``, and ``SegmenterError/unknownModel(_:known:)``.
+    public convenience init(_ model: ModelKind, weights: any WeightSource, registry: ModelRegistry = .standard) throws {
+        try self.init(variant: try registry.variant(for: model), weights: weights, registry: registry)
+    }
+
+    /// Loads `variant` from a checkpoint file.
+    /// - Throws: as ``init(variant:weights:registry:)`` and ``CheckpointError`` for unreadable files.
+    public convenience init(variant: ModelVariant, checkpoint url: URL, registry: ModelRegistry = .standard) throws {
+        try self.init(variant: variant, weights: try StateDict(contentsOf: url), registry: registry)
+    }
+
+    /// Builds `variant` from any weight source. Loading is strict for enumerable sources: unexpected keys are
+    /// an error. When the source's keys are another variant's of `registry`, that is reported by name.
+    /// - Throws: ``SegmenterError/wrongModel(expected:found:)``, ``WeightError`` for missing, unexpected or
+    ///   mis-shaped keys, ``SegmenterError/inconsistentModel(_:)`` when the parts do not fit together.
+    public init(variant: ModelVariant, weights: any WeightSource, registry: ModelRegistry = .standard) throws {
+        if let keys = weights.allKeys {
+            let set = Set(keys)
+            if !variant.recognizes(set), let other = registry.variants.first(where: { $0.recognizes(set) }) {
+                throw SegmenterError.wrongModel(expected: variant.kind, found: other.kind.displayName)
+            }
         }
         let loader = WeightLoader(weights)
-        self.model = model
-        switch model {
-        case .medSAM:
-            var cfg = vitConfiguration ?? .vitB
-            if vitConfiguration == nil, let shape = weights.shape(of: "image_encoder.patch_embed.proj.weight") {
-                switch shape.first {
-                case 1024: cfg = .vitL
-                case 1280: cfg = .vitH
-                default: cfg = .vitB
-                }
-            }
-            encoder = .vit(try ImageEncoderViT(loader.scope("image_encoder"), configuration: cfg))
-            promptEncoder = try PromptEncoder(loader.scope("prompt_encoder"),
-                                              configuration: .init(embedDim: cfg.outChannels, imageEmbeddingSize: cfg.gridSize,
-                                                                   inputImageSize: cfg.imageSize))
-        case .liteMedSAM:
-            let cfg = tinyViTConfiguration
-            encoder = .tinyViT(try TinyViT(loader.scope("image_encoder"), configuration: cfg))
-            promptEncoder = try PromptEncoder(loader.scope("prompt_encoder"),
-                                              configuration: .init(embedDim: cfg.outChannels, imageEmbeddingSize: cfg.imageSize / 4,
-                                                                   inputImageSize: cfg.imageSize))
-        }
-        maskDecoder = try MaskDecoder(loader.scope("mask_decoder"))
+        let parts = try variant.build(loader)
         try loader.checkAllUsed()
+        let (e, p, d) = (parts.encoder, parts.promptEncoder.configuration, parts.maskDecoder.configuration)
+        guard e.embeddingChannels == p.embedDim, p.embedDim == d.transformerDim,
+              e.embeddingSize == p.imageEmbeddingSize, e.inputSize == p.inputImageSize else {
+            throw SegmenterError.inconsistentModel(
+                "encoder gives \(e.embeddingChannels)×\(e.embeddingSize)² from \(e.inputSize)² input; prompt encoder expects "
+                + "\(p.embedDim)×\(p.imageEmbeddingSize)² from \(p.inputImageSize)², mask decoder \(d.transformerDim) channels")
+        }
+        self.variant = variant
+        encoder = parts.encoder
+        promptEncoder = parts.promptEncoder
+        maskDecoder = parts.maskDecoder
         imagePE = promptEncoder.densePositionalEncoding()
     }
 
     /// The model a checkpoint holds, from its keys (nil when the source cannot tell).
-    public static func detect(_ weights: any WeightSource) -> ModelKind? {
-        guard let keys = weights.allKeys else { return nil }
-        if keys.contains("image_encoder.patch_embed.proj.weight") { return .medSAM }
-        if keys.contains("image_encoder.patch_embed.seq.0.c.weight") { return .liteMedSAM }
-        return nil
+    public static func detect(_ weights: any WeightSource, registry: ModelRegistry = .standard) -> ModelKind? {
+        registry.detect(weights)?.kind
     }
 
     /// Side of the square model input (1024 or 256).
-    public var inputSize: Int { promptEncoder.configuration.inputImageSize }
+    public var inputSize: Int { encoder.inputSize }
+
+    /// The model's geometry for an original image of `width`×`height`.
+    public func frame(width: Int, height: Int) -> any ModelFrame { variant.frame(width, height, inputSize) }
 
     /// Runs the image encoder (the expensive step) on a 0…255 gray or RGB image.
+    /// - Throws: ``ImagingError`` when the image has values outside 0…255.
     public func embed(_ image: Image) throws -> ImageEmbedding {
         let input = try preprocess(image)
-        return ImageEmbedding(model: model, tensor: encode(input), width: image.width, height: image.height)
+        return ImageEmbedding(model: model, features: encoder.encode(input), width: image.width, height: image.height)
     }
 
     /// The model input for `image`: (1, 3, S, S).
+    /// - Throws: ``ImagingError`` when the image has values outside 0…255.
     public func preprocess(_ image: Image) throws -> Tensor {
-        switch model {
-        case .medSAM:
-            return try MedSAMTransform(originalHeight: image.height, originalWidth: image.width, imageSize: inputSize)
-                .preprocess(image)
-        case .liteMedSAM:
-            return try LiteMedSAMTransform(originalHeight: image.height, originalWidth: image.width, imageSize: inputSize)
-                .preprocess(image)
-        }
+        try frame(width: image.width, height: image.height).preprocess(image)
     }
 
-    /// The image encoder on a preprocessed (1, 3, S, S) input.
-    public func encode(_ input: Tensor) -> Tensor {
-        switch encoder {
-        case .vit(let e): return e(input)
-        case .tinyViT(let e): return e(input)
-        }
-    }
+    /// The image encoder's embedding for a preprocessed (1, 3, S, S) input.
+    public func encode(_ input: Tensor) -> Tensor { encoder.encode(input).embedding }
 
     /// Segments each prompt on an embedded image (prompt encoder + mask decoder + post-processing).
+    /// - Throws: ``SegmenterError`` for an embedding of another model, an empty prompt or a point off the image;
+    ///   ``ImagingError`` for a box that is not finite, inverted, empty or off the image. Nothing runs until
+    ///   every prompt is checked.
     public func segment(_ embedding: ImageEmbedding, prompts: [SegmentationPrompt]) throws -> [Segmentation] {
         guard embedding.model == model else {
             throw SegmenterError.embeddingFromOtherModel(expected: model, found: embedding.model)
         }
-        let (w, h) = (embedding.width, embedding.height)
-        // Validate everything before running anything.
-        let modelPrompts = try prompts.enumerated().map { i, p in try modelPrompt(p, index: i, width: w, height: h) }
+        try Self.validate(prompts, width: embedding.width, height: embedding.height)
+        let frame = self.frame(width: embedding.width, height: embedding.height)
+        let modelPrompts = try prompts.map { try modelPrompt($0, frame: frame) }
         if modelPrompts.isEmpty { return [] }
         // Everything that does not depend on the prompt (image tokens, positional encoding, the first
         // layer's image projections) is computed once and shared by all prompts without a mask.
         var shared: (context: DecoderImageContext, workspace: DecoderWorkspace)?
         defer { if let shared { decoderCache.checkIn(shared.workspace) } }
         return try modelPrompts.map { prompt in
-            if prompt.mask != nil { return try decode(embedding, prompt: prompt) }
             if shared == nil { shared = decoderState(for: embedding) }
-            return try decode(embedding, prompt: prompt, context: shared!.context, workspace: shared!.workspace)
+            return try decode(embedding, prompt: prompt, frame: frame, context: shared!.context, workspace: shared!.workspace)
         }
+    }
+
+    /// Embeds `image` and segments every box on it (the embedding is computed once).
+    /// - Throws: as ``embed(_:)`` and ``segment(_:prompts:)``; boxes are checked before the encoder runs.
+    public func segment(_ image: Image, boxes: [Box]) throws -> [Segmentation] {
+        for b in boxes { _ = try b.validated(width: image.width, height: image.height) }
+        return try segment(try embed(image), prompts: boxes.map { .box($0) })
+    }
+
+    /// Segments one prompt already in the model's input frame (e.g. a 256-frame box of the 3-D propagation).
+    package func segmentModelFrame(_ embedding: ImageEmbedding, prompt: Prompt) throws -> Segmentation {
+        guard embedding.model == model else {
+            throw SegmenterError.embeddingFromOtherModel(expected: model, found: embedding.model)
+        }
+        return try decode(embedding, prompt: prompt, frame: frame(width: embedding.width, height: embedding.height))
     }
 
     /// The prompt-independent decoder state for `embedding` (from the one-entry cache when the same
@@ -240,12 +241,13 @@ public final class Segmenter: Sendable {
         return (context, workspace)
     }
 
-    /// Prompt encoder + mask decoder + the model's post-processing for one model-frame prompt.
-    func decode(_ embedding: ImageEmbedding, prompt: Prompt,
+    /// Prompt encoder + mask decoder + the frame's post-processing for one model-frame prompt. Prompts with a
+    /// mask input have their own dense embedding and so their own decoder context.
+    func decode(_ embedding: ImageEmbedding, prompt: Prompt, frame: any ModelFrame,
                 context: DecoderImageContext? = nil, workspace: DecoderWorkspace? = nil) throws -> Segmentation {
         let (w, h) = (embedding.width, embedding.height)
         let out: MaskDecoder.Output
-        if let context {
+        if let context, prompt.mask == nil {
             out = maskDecoder.decode(context, sparse: promptEncoder.sparseEmbedding(prompt), multimaskOutput: false,
                                      workspace: workspace)
         } else {
@@ -254,45 +256,32 @@ public final class Segmenter: Sendable {
                               multimaskOutput: false)
         }
         let (mh, mw) = (out.masks.shape[1], out.masks.shape[2])
-        let logits = out.masks.reshaped([1, 1, mh, mw])
-        let post: (probabilities: Tensor, masks: [UInt8])
-        switch model {
-        case .medSAM:
-            post = try MedSAMTransform(originalHeight: h, originalWidth: w, imageSize: inputSize).postprocess(lowResLogits: logits)
-        case .liteMedSAM:
-            post = try LiteMedSAMTransform(originalHeight: h, originalWidth: w, imageSize: inputSize).postprocess(lowResLogits: logits)
-        }
+        let post = try frame.postprocess(lowResLogits: out.masks.reshaped([1, 1, mh, mw]))
         return Segmentation(width: w, height: h, mask: post.masks, probabilities: post.probabilities.reshaped([h, w]),
                             lowResLogits: out.masks.reshaped([mh, mw]), iouScore: out.iouPredictions[0])
     }
 
-    /// Embeds `image` and segments every box on it (the embedding is computed once).
-    public func segment(_ image: Image, boxes: [Box]) throws -> [Segmentation] {
-        for b in boxes { _ = try b.validated(width: image.width, height: image.height) }
-        return try segment(try embed(image), prompts: boxes.map { .box($0) })
-    }
-
-    /// Maps a prompt from original pixels to the model's input frame, as each reference pipeline does.
-    func modelPrompt(_ p: SegmentationPrompt, index: Int, width w: Int, height h: Int) throws -> Prompt {
-        guard p.box != nil || !p.points.isEmpty else { throw SegmenterError.emptyPrompt(index: index) }
-        var prompt = Prompt()
-        if let box = p.box {
-            switch model {
-            case .medSAM: prompt.box = try MedSAMTransform(originalHeight: h, originalWidth: w, imageSize: inputSize).box(box)
-            case .liteMedSAM: prompt.box = try LiteMedSAMTransform(originalHeight: h, originalWidth: w, imageSize: inputSize).box(box)
+    /// Checks prompts against a `width`×`height` image, as ``segment(_:prompts:)`` does before running anything:
+    /// each prompt has a box or points, boxes are finite, ordered, non-empty and on the image, points on the image.
+    /// - Throws: ``SegmenterError/emptyPrompt(index:)``, ``SegmenterError/pointOutsideImage(x:y:width:height:)``
+    ///   or the box's ``ImagingError``.
+    public static func validate(_ prompts: [SegmentationPrompt], width: Int, height: Int) throws {
+        for (i, p) in prompts.enumerated() {
+            guard p.box != nil || !p.points.isEmpty else { throw SegmenterError.emptyPrompt(index: i) }
+            if let b = p.box { _ = try b.validated(width: width, height: height) }
+            if let pt = p.points.first(where: { !$0.isInside(width: width, height: height) }) {
+                throw SegmenterError.pointOutsideImage(x: pt.x, y: pt.y, width: width, height: height)
             }
         }
-        let s = Double(inputSize)
-        prompt.points = try p.points.map { pt in
-            guard pt.x.isFinite, pt.y.isFinite, pt.x >= 0, pt.y >= 0, pt.x <= Double(w), pt.y <= Double(h) else {
-                throw SegmenterError.pointOutsideImage(x: pt.x, y: pt.y, width: w, height: h)
-            }
-            let (x, y): (Double, Double)
-            switch model {
-            case .medSAM: (x, y) = (pt.x / Double(w) * s, pt.y / Double(h) * s)
-            case .liteMedSAM: (x, y) = (pt.x * s / Double(max(w, h)), pt.y * s / Double(max(w, h)))
-            }
-            return PointPrompt(x: Float(x), y: Float(y), label: pt.positive ? .positive : .negative)
+    }
+
+    /// Maps a validated prompt from original pixels to the model's input frame (the frame owns the geometry).
+    func modelPrompt(_ p: SegmentationPrompt, frame: any ModelFrame) throws -> Prompt {
+        var prompt = Prompt()
+        if let box = p.box { prompt.box = try frame.box(box) }
+        prompt.points = p.points.map { pt in
+            let (x, y) = frame.point(x: pt.x, y: pt.y)
+            return PointPrompt(x: x, y: y, label: pt.positive ? .positive : .negative)
         }
         return prompt
     }

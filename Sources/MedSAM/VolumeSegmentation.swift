@@ -1,4 +1,7 @@
 import Foundation
+import Imaging
+import Preprocess
+import PromptEncoder
 
 /// A (D, H, W) volume of 8-bit intensities (window raw CT/MR values first, see ``IntensityWindow``).
 public struct Volume: Sendable {
@@ -19,9 +22,11 @@ public struct Volume: Sendable {
     }
 
     /// Slice `z` as a gray image.
-    public func slice(_ z: Int) -> Image {
+    /// - Throws: ``ImagingError`` when `z` is not a slice of the volume.
+    public func slice(_ z: Int) throws -> Image {
+        guard z >= 0, z < depth else { throw ImagingError.wrongShape(expected: "slice 0..<\(depth)", got: [z]) }
         let n = height * width
-        return try! Image(uint8: Array(voxels[(z * n)..<((z + 1) * n)]), width: width, height: height)
+        return try Image(uint8: Array(voxels[(z * n)..<((z + 1) * n)]), width: width, height: height)
     }
 }
 
@@ -32,6 +37,17 @@ public struct Box3D: Sendable, Hashable, CustomStringConvertible {
         self.x0 = x0; self.y0 = y0; self.z0 = z0; self.x1 = x1; self.y1 = y1; self.z1 = z1
     }
     public var description: String { "[\(x0), \(y0), \(z0), \(x1), \(y1), \(z1)]" }
+
+    /// Throws unless the box is not inverted or empty (`x1 > x0`, `y1 > y0`, `z1 ≥ z0`) and lies inside a
+    /// `width`×`height`×`depth` volume (x and y maxima up to the size, z maximum a slice index).
+    /// - Throws: ``VolumeError/invertedBox(_:)`` or ``VolumeError/boxOutsideVolume(_:depth:height:width:)``.
+    public func validated(width: Int, height: Int, depth: Int) throws -> Box3D {
+        guard x1 > x0, y1 > y0, z1 >= z0 else { throw VolumeError.invertedBox(self) }
+        guard x0 >= 0, y0 >= 0, z0 >= 0, x1 <= width, y1 <= height, z1 < depth else {
+            throw VolumeError.boxOutsideVolume(self, depth: depth, height: height, width: width)
+        }
+        return self
+    }
 }
 
 /// Errors of the 3-D pipeline.
@@ -45,7 +61,7 @@ public enum VolumeError: Error, Sendable, Equatable, CustomStringConvertible {
         case let .boxOutsideVolume(b, d, h, w): return "3-D box \(b) lies outside the \(w)×\(h)×\(d) volume"
         case let .invertedBox(b): return "3-D box \(b) is inverted or empty"
         case let .unsupportedModel(m):
-            return "slice propagation is LiteMedSAM's 3-D pipeline; \(m.displayName) segments volumes slice by slice with 2-D boxes"
+            return "slice propagation is LiteMedSAM's 3-D pipeline; \(m.displayName) does not support it (segment volumes slice by slice with 2-D boxes)"
         }
     }
 }
@@ -63,15 +79,11 @@ extension Segmenter {
     /// let labels = try segmenter.segmentVolume(volume, boxes: [Box3D(x0: 40, y0: 30, z0: 3, x1: 90, y1: 80, z1: 12)])
     /// ```
     public func segmentVolume(_ volume: Volume, boxes: [Box3D]) throws -> [UInt16] {
-        guard model == .liteMedSAM else { throw VolumeError.unsupportedModel(model) }
         let (d, h, w) = (volume.depth, volume.height, volume.width)
-        for b in boxes {
-            guard b.x1 > b.x0, b.y1 > b.y0, b.z1 >= b.z0 else { throw VolumeError.invertedBox(b) }
-            guard b.x0 >= 0, b.y0 >= 0, b.z0 >= 0, b.x1 <= w, b.y1 <= h, b.z1 < d else {
-                throw VolumeError.boxOutsideVolume(b, depth: d, height: h, width: w)
-            }
+        guard variant.supportsVolumePropagation, let transform = frame(width: w, height: h) as? any PropagationFrame else {
+            throw VolumeError.unsupportedModel(model)
         }
-        let transform = LiteMedSAMTransform(originalHeight: h, originalWidth: w, imageSize: inputSize)
+        for b in boxes { _ = try b.validated(width: w, height: h, depth: d) }
         let plane = h * w
         var labels = [UInt16](repeating: 0, count: d * plane)
         var cache: [Int: ImageEmbedding] = [:]
@@ -91,9 +103,7 @@ extension Segmenter {
                 var box = midBox
                 if let p = previous {
                     let prev = Array(temp[(p * plane)..<((p + 1) * plane)])
-                    if let bb = LiteMedSAMTransform.boundingBox256(transform.resizedMask(prev), size: inputSize) {
-                        box = bb.map(Float.init)
-                    }
+                    if let bb = transform.boundingBox(ofFrameMask: transform.resizedMask(prev), shift: 3) { box = bb }
                 }
                 let seg = try segmentModelFrame(try embedding(z), prompt: Prompt(box: box))
                 for j in 0..<plane where seg.mask[j] > 0 { temp[z * plane + j] = value }
@@ -109,14 +119,6 @@ extension Segmenter {
             for j in 0..<(d * plane) where temp[j] > 0 { labels[j] = UInt16(idx) }
         }
         return labels
-    }
-
-    /// Segments one prompt already in the model's input frame (e.g. a 256-frame box).
-    public func segmentModelFrame(_ embedding: ImageEmbedding, prompt: Prompt) throws -> Segmentation {
-        guard embedding.model == model else {
-            throw SegmenterError.embeddingFromOtherModel(expected: model, found: embedding.model)
-        }
-        return try decode(embedding, prompt: prompt)
     }
 
     /// A label map from per-prompt results: pixel = k (from 1) for the k-th mask, later masks win.

@@ -3,6 +3,7 @@ import Foundation
 import MedSAM
 import MedSAMServer
 import MedSAMTools
+import Tensor
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -28,7 +29,7 @@ struct Medsam: ParsableCommand {
 }
 
 struct ModelOptions: ParsableArguments {
-    @Option(help: "Model: lite (LiteMedSAM, cached checkpoint) or medsam (MedSAM ViT-B, needs --checkpoint).")
+    @Option(help: ArgumentHelp("Model: \(ModelLoader.help())."))
     var model: String = "lite"
     @Option(help: "Checkpoint (.pth or .safetensors). Default for lite: $MEDSAM_CHECKPOINT_DIR or .cache/checkpoints/lite_medsam.pth.")
     var checkpoint: String?

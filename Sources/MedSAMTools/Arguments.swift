@@ -1,4 +1,5 @@
 import Foundation
+import Imaging
 import MedSAM
 
 /// Parsers for the tool's option values. Each throws a ``ToolError`` naming the option and the value.

@@ -1,4 +1,5 @@
 import Foundation
+import Imaging
 import MedSAM
 import MedicalIO
 #if canImport(Glibc)

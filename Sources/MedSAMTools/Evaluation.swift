@@ -1,7 +1,9 @@
 import Foundation
-import MedicalIO
-import MedSAMMetrics
+import Imaging
 import MedSAM
+import MedSAMMetrics
+import MedicalIO
+import NN
 
 /// `medsam eval`: DSC and NSD (CVPR24 `compute_metrics.py`) of `segs` in PRED_DIR against `gts` in GT_DIR.
 public enum Evaluation {

@@ -1,4 +1,5 @@
 import Foundation
+import Imaging
 import MedSAM
 import MedicalIO
 
@@ -221,7 +222,7 @@ public struct ImageSource: Sendable {
         }
         switch content {
         case .image(let img), .challenge2D(_, let img): return img
-        case .challenge3D(_, let v): return v.slice(k)
+        case .challenge3D(_, let v): return try v.slice(k)
         case .nifti(let n): return try n.axialSlice(k)
         case .dicom(let d): return try d.frame(k)
         case .dicomSeries(let s): return try s.volume.slice(z: k)

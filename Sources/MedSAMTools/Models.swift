@@ -1,21 +1,33 @@
 import Foundation
+import Imaging
 import MedSAM
+import NN
 
-/// Finding and loading checkpoints.
+/// Finding model variants and their checkpoints for the CLI and the server.
 public enum ModelLoader {
-    /// Parses `--model`.
-    public static func kind(_ text: String) throws -> ModelKind {
-        switch text.lowercased() {
-        case "lite", "litemedsam", "lite-medsam": return .liteMedSAM
-        case "medsam", "medsam-vit-b", "vit-b": return .medSAM
-        default: throw ToolError("--model '\(text)': unknown model (use lite or medsam)")
+    /// The variant `--model` names (its id or an alias) in `registry`.
+    public static func variant(_ text: String, registry: ModelRegistry = .standard) throws -> ModelVariant {
+        do {
+            return try registry.variant(named: text)
+        } catch SegmenterError.unknownModel(_, let known) {
+            throw ToolError("--model '\(text)': unknown model (use \(known.joined(separator: ", ")))")
         }
     }
 
-    /// Where the cached LiteMedSAM checkpoint is looked for, in order: `$MEDSAM_CHECKPOINT_DIR`,
+    /// Parses `--model` into the model's name.
+    public static func kind(_ text: String, registry: ModelRegistry = .standard) throws -> ModelKind {
+        try variant(text, registry: registry).kind
+    }
+
+    /// One line per variant for `--help`: `id — summary`.
+    public static func help(_ registry: ModelRegistry = .standard) -> String {
+        registry.variants.map { "\($0.kind.id) — \($0.summary)" }.joined(separator: "; ")
+    }
+
+    /// Where a cached checkpoint named `name` is looked for, in order: `$MEDSAM_CHECKPOINT_DIR`,
     /// `./.cache/checkpoints`, and `.cache/checkpoints` in the folders above the executable (a checkout's
     /// `.build/<config>/medsam` finds `<checkout>/.cache/checkpoints`).
-    public static func liteCandidates() -> [URL] {
+    public static func cacheCandidates(_ name: String) -> [URL] {
         var dirs = [URL]()
         if let d = ProcessInfo.processInfo.environment["MEDSAM_CHECKPOINT_DIR"], !d.isEmpty {
             dirs.append(URL(fileURLWithPath: d))
@@ -27,11 +39,14 @@ public enum ModelLoader {
             dirs.append(exe.appendingPathComponent(".cache/checkpoints"))
             exe = exe.deletingLastPathComponent()
         }
-        return dirs.map { $0.appendingPathComponent("lite_medsam.pth") }
+        return dirs.map { $0.appendingPathComponent(name) }
     }
 
-    /// The checkpoint to load: `--checkpoint` if given (must exist), else the cached LiteMedSAM one.
-    public static func checkpoint(for model: ModelKind, explicit: String?) throws -> URL {
+    /// Where the cached LiteMedSAM checkpoint is looked for (``cacheCandidates(_:)`` of `lite_medsam.pth`).
+    public static func liteCandidates() -> [URL] { cacheCandidates("lite_medsam.pth") }
+
+    /// The checkpoint to load: `--checkpoint` if given (must exist), else the variant's cached one.
+    public static func checkpoint(for variant: ModelVariant, explicit: String?) throws -> URL {
         if let explicit {
             let url = URL(fileURLWithPath: explicit)
             var isDir: ObjCBool = false
@@ -40,18 +55,22 @@ public enum ModelLoader {
             }
             return url
         }
-        switch model {
-        case .medSAM:
-            throw ToolError("--model medsam needs --checkpoint PATH: download medsam_vit_b.pth from the MedSAM authors (github.com/bowang-lab/MedSAM, 'Model checkpoints') and pass it")
-        case .liteMedSAM:
-            if let found = liteCandidates().first(where: { FileManager.default.fileExists(atPath: $0.path) }) { return found }
-            throw ToolError("LiteMedSAM checkpoint lite_medsam.pth not found (looked in $MEDSAM_CHECKPOINT_DIR, ./.cache/checkpoints and the checkout); get it with `bash scripts/fetch-checkpoints.sh` or pass --checkpoint PATH")
+        guard let name = variant.cachedCheckpointName else {
+            throw ToolError("--model \(variant.kind.id) needs --checkpoint PATH: \(variant.checkpointHint)")
         }
+        if let found = cacheCandidates(name).first(where: { FileManager.default.fileExists(atPath: $0.path) }) { return found }
+        throw ToolError("\(variant.kind.displayName) checkpoint \(name) not found (looked in $MEDSAM_CHECKPOINT_DIR, ./.cache/checkpoints and the checkout); \(variant.checkpointHint)")
     }
 
-    public static func load(_ model: ModelKind, checkpoint: String?) throws -> Segmenter {
-        let url = try self.checkpoint(for: model, explicit: checkpoint)
-        return try Segmenter(model, checkpoint: url)
+    /// Loads `variant` from `--checkpoint` or its cached checkpoint.
+    public static func load(_ variant: ModelVariant, checkpoint: String?, registry: ModelRegistry = .standard) throws -> Segmenter {
+        let url = try self.checkpoint(for: variant, explicit: checkpoint)
+        return try Segmenter(variant: variant, checkpoint: url, registry: registry)
+    }
+
+    /// Loads the variant `--model` names.
+    public static func load(_ model: ModelKind, checkpoint: String?, registry: ModelRegistry = .standard) throws -> Segmenter {
+        try load(try registry.variant(for: model), checkpoint: checkpoint, registry: registry)
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Imaging
 import MedSAM
 
 /// Draws label masks (translucent fill, solid contour), boxes and points over an 8-bit image.

@@ -1,4 +1,5 @@
 import Foundation
+import Imaging
 import MedSAM
 import MedicalIO
 
@@ -8,6 +9,8 @@ public struct SegmentRequest: Sendable {
     public var boxes: [String] = []
     public var points: [String] = []
     public var model = "lite"
+    /// The variants `model` is looked up in.
+    public var registry = ModelRegistry.standard
     public var checkpoint: String?
     public var output: String
     public var probabilities: String?
@@ -22,6 +25,8 @@ public struct VolumeRequest: Sendable {
     public var input: String
     public var boxes: [String] = []
     public var model = "lite"
+    /// The variants `model` is looked up in.
+    public var registry = ModelRegistry.standard
     public var checkpoint: String?
     public var output: String
     public var window: String?
@@ -32,7 +37,7 @@ public enum Pipelines {
     // MARK: segment
 
     public static func segment(_ r: SegmentRequest, log: (String) -> Void) throws {
-        let kind = try ModelLoader.kind(r.model)
+        let variant = try ModelLoader.variant(r.model, registry: r.registry)
         let window = try r.window.map(ArgumentValues.window)
         let boxes = try r.boxes.map(ArgumentValues.box)
         let points = try r.points.map(ArgumentValues.point)
@@ -53,7 +58,7 @@ public enum Pipelines {
         let sliceText = input.slice.map { ", slice \($0)" } ?? ""
         log("\(input.url.lastPathComponent): \(input.format.rawValue) \(input.width)×\(input.height)\(sliceText), \(input.windowDescription)")
         let t0 = Date()
-        let segmenter = try ModelLoader.load(kind, checkpoint: r.checkpoint)
+        let segmenter = try ModelLoader.load(variant, checkpoint: r.checkpoint, registry: r.registry)
         let t1 = Date()
         let embedding = try segmenter.embed(input.image)
         let results = try segmenter.segment(embedding, prompts: prompts)
@@ -73,14 +78,9 @@ public enum Pipelines {
                    t1.timeIntervalSince(t0), t2.timeIntervalSince(t1), out.path))
     }
 
-    /// Checks boxes and points against the image size (typed errors naming the prompt).
+    /// Checks boxes and points against the image size (typed errors naming the prompt): ``Segmenter/validate(_:width:height:)``.
     public static func validate(_ prompts: [SegmentationPrompt], width: Int, height: Int) throws {
-        for p in prompts {
-            if let b = p.box { _ = try b.validated(width: width, height: height) }
-            for pt in p.points where !(pt.x >= 0 && pt.y >= 0 && pt.x <= Double(width) && pt.y <= Double(height)) {
-                throw SegmenterError.pointOutsideImage(x: pt.x, y: pt.y, width: width, height: height)
-            }
-        }
+        try Segmenter.validate(prompts, width: width, height: height)
     }
 
     static func outputExtensions(_ f: InputFormat) -> [String] {
@@ -157,22 +157,20 @@ public enum Pipelines {
     }
 
     public static func volume(_ r: VolumeRequest, log: (String) -> Void) throws {
-        let kind = try ModelLoader.kind(r.model)
-        guard kind == .liteMedSAM else { throw VolumeError.unsupportedModel(kind) }
+        let variant = try ModelLoader.variant(r.model, registry: r.registry)
+        guard variant.supportsVolumePropagation else { throw VolumeError.unsupportedModel(variant.kind) }
         let window = try r.window.map(ArgumentValues.window)
         let parsed = try r.boxes.map(ArgumentValues.box3D)
         let input = try loadVolume(URL(fileURLWithPath: r.input), window: window)
         let boxes = parsed.isEmpty ? input.storedBoxes : parsed
         guard !boxes.isEmpty else { throw ToolError("no prompt: give at least one --box3d x0,y0,z0,x1,y1,z1") }
         let v = input.volume
-        for b in boxes where !(b.x0 >= 0 && b.y0 >= 0 && b.z0 >= 0 && b.x1 <= v.width && b.y1 <= v.height && b.z1 < v.depth) {
-            throw VolumeError.boxOutsideVolume(b, depth: v.depth, height: v.height, width: v.width)
-        }
+        for b in boxes { _ = try b.validated(width: v.width, height: v.height, depth: v.depth) }
         let out = URL(fileURLWithPath: r.output)
         try OutputWriter.checkExtension(out, allowed: input.format == .nifti ? ["nii.gz", "nii"] : ["npz"], what: "--output")
         log("\(input.url.lastPathComponent): \(v.width)×\(v.height)×\(v.depth), \(input.windowDescription), \(boxes.count) box(es)")
         let t0 = Date()
-        let segmenter = try ModelLoader.load(kind, checkpoint: r.checkpoint)
+        let segmenter = try ModelLoader.load(variant, checkpoint: r.checkpoint, registry: r.registry)
         let labels = try segmenter.segmentVolume(v, boxes: boxes)
         try writeVolumeLabels(labels, input: input, to: out)
         let counts = (1...boxes.count).map { k in labels.reduce(0) { $0 + ($1 == UInt16(k) ? 1 : 0) } }

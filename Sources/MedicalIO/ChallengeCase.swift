@@ -1,5 +1,5 @@
 import Foundation
-import Preprocess
+import Imaging
 
 /// A 3-D box of the CVPR24 challenge: `[x_min, y_min, z_min, x_max, y_max, z_max]` (voxels, max inclusive).
 public struct Box3D: Sendable, Hashable {

@@ -1,5 +1,5 @@
 import Foundation
-import Preprocess
+import Imaging
 
 /// An uncompressed DICOM image (single- or multi-frame CT, MR, secondary capture, …).
 ///

@@ -1,5 +1,5 @@
 import Foundation
-import Preprocess
+import Imaging
 
 /// A NIfTI-1 image (`.nii` or gzip-compressed `.nii.gz`, single file "n+1").
 ///

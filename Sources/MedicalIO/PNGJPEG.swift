@@ -1,7 +1,7 @@
 import CPNG
 import CTurboJPEG
 import Foundation
-import Preprocess
+import Imaging
 
 /// PNG reading and writing through libpng's simplified `png_image_*` API (errors come back as return
 /// codes, so a corrupt file is a thrown ``MedicalIOError``, never a crash).

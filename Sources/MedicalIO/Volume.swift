@@ -1,5 +1,5 @@
 import Foundation
-import Preprocess
+import Imaging
 
 /// A 3-D (optionally 4-D) scalar volume: `voxels[x + width·(y + height·(z + depth·t))]`, i.e. x varies
 /// fastest (NIfTI and DICOM storage order), values already rescaled to physical units where the format says so.

@@ -1,4 +1,5 @@
 import Foundation
+import Imaging
 import Tensor
 
 /// LiteMedSAM (CVPR 2024 "MedSAM on Laptop", 256×256) pre- and post-processing, as in
@@ -46,7 +47,7 @@ public struct LiteMedSAMTransform: Sendable, Hashable {
     /// UInt8 image (1 or 3 channels, values 0…255) → (1, 3, 256, 256) Float tensor.
     public func preprocess(_ image: Image) throws -> Tensor {
         guard image.width == originalWidth, image.height == originalHeight else {
-            throw PreprocessError.wrongShape(expected: "\(originalHeight)×\(originalWidth)",
+            throw ImagingError.wrongShape(expected: "\(originalHeight)×\(originalWidth)",
                                              got: [image.height, image.width, image.channels])
         }
         let rgb = try image.threeChannel().uint8Pixels()
@@ -80,7 +81,7 @@ public struct LiteMedSAMTransform: Sendable, Hashable {
     /// probabilities (N, 1, H, W) and masks `p > 0.5` (N·H·W, values 0/1).
     public func postprocess(lowResLogits logits: Tensor) throws -> (probabilities: Tensor, masks: [UInt8]) {
         guard logits.rank == 4, logits.shape[1] == 1, logits.shape[2] >= newHeight, logits.shape[3] >= newWidth else {
-            throw PreprocessError.wrongShape(expected: "(N, 1, ≥\(newHeight), ≥\(newWidth))", got: logits.shape)
+            throw ImagingError.wrongShape(expected: "(N, 1, ≥\(newHeight), ≥\(newWidth))", got: logits.shape)
         }
         let (n, h, w) = (logits.shape[0], logits.shape[2], logits.shape[3])
         var crop = Tensor(uninitializedShape: [n, 1, newHeight, newWidth])

@@ -1,4 +1,5 @@
 import Foundation
+import Imaging
 import Tensor
 
 /// MedSAM (ViT-B, 1024×1024) pre- and post-processing, as in `MedSAM_Inference.py`:
@@ -44,7 +45,7 @@ public struct MedSAMTransform: Sendable, Hashable {
     /// The `.astype(np.uint8)` image after the cubic resize, S×S×3 interleaved.
     public func resizedUInt8(_ image: Image) throws -> [UInt8] {
         guard image.width == originalWidth, image.height == originalHeight else {
-            throw PreprocessError.wrongShape(expected: "\(originalHeight)×\(originalWidth)",
+            throw ImagingError.wrongShape(expected: "\(originalHeight)×\(originalWidth)",
                                              got: [image.height, image.width, image.channels])
         }
         _ = try image.uint8Pixels()   // range check
@@ -89,7 +90,7 @@ public struct MedSAMTransform: Sendable, Hashable {
     /// (N·H·W, row-major, values 0/1).
     public func postprocess(lowResLogits logits: Tensor) throws -> (probabilities: Tensor, masks: [UInt8]) {
         guard logits.rank == 4, logits.shape[1] == 1 else {
-            throw PreprocessError.wrongShape(expected: "(N, 1, h, w)", got: logits.shape)
+            throw ImagingError.wrongShape(expected: "(N, 1, h, w)", got: logits.shape)
         }
         var p = logits
         p.withUnsafeMutableBufferPointer { b in

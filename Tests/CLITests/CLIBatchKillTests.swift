@@ -1,9 +1,15 @@
 import Foundation
-import XCTest
+import ImageEncoder
+import Imaging
 import MedSAM
-import MedicalIO
 import MedSAMTools
+import MedicalIO
+import NN
+import Preprocess
+import PromptEncoder
+import Tensor
 import TestSupport
+import XCTest
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)

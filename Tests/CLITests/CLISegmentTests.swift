@@ -1,9 +1,15 @@
 import Foundation
-import XCTest
+import ImageEncoder
+import Imaging
 import MedSAM
-import MedicalIO
 import MedSAMMetrics
+import MedicalIO
+import NN
+import Preprocess
+import PromptEncoder
+import Tensor
 import TestSupport
+import XCTest
 
 /// `medsam segment` and `medsam volume` on real images, run through the built executable.
 final class CLISegmentTests: XCTestCase {

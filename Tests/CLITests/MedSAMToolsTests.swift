@@ -1,7 +1,13 @@
 import Foundation
-import XCTest
+import ImageEncoder
+import Imaging
 import MedSAM
 import MedSAMTools
+import NN
+import Preprocess
+import PromptEncoder
+import Tensor
+import XCTest
 
 /// The CLI's argument parsers, sharding, temporary names and overlay (in-process).
 final class MedSAMToolsTests: XCTestCase {

@@ -1,7 +1,13 @@
 import Foundation
-import MedicalIO
+import ImageEncoder
+import Imaging
 import MedSAM
 import MedSAMMetrics
+import MedicalIO
+import NN
+import Preprocess
+import PromptEncoder
+import Tensor
 import TestSupport
 import XCTest
 

@@ -1,4 +1,10 @@
+import ImageEncoder
+import Imaging
 import MedSAM
+import NN
+import Preprocess
+import PromptEncoder
+import Tensor
 import TestSupport
 import XCTest
 

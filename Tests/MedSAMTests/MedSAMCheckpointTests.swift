@@ -1,5 +1,11 @@
 import Foundation
+import ImageEncoder
+import Imaging
 import MedSAM
+import NN
+import Preprocess
+import PromptEncoder
+import Tensor
 import TestSupport
 import XCTest
 
@@ -33,7 +39,7 @@ final class MedSAMCheckpointTests: XCTestCase {
         XCTAssertEqual(dict.parameterCount, 93_735_728)   // the paper's 89,670,912 encoder + 4,058,340 decoder + prompt encoder
         XCTAssertEqual(Segmenter.detect(dict), .medSAM)
         let segmenter = try Segmenter(.medSAM, weights: dict)   // strict: every key used, none missing
-        guard case .vit(let encoder) = segmenter.encoder else { return XCTFail("expected a ViT encoder") }
+        guard let encoder = segmenter.encoder as? ImageEncoderViT else { return XCTFail("expected a ViT encoder") }
         XCTAssertEqual(encoder.configuration, .vitB)
         XCTAssertEqual(segmenter.inputSize, 1024)
 

@@ -1,4 +1,10 @@
+import ImageEncoder
+import Imaging
 import MedSAM
+import NN
+import Preprocess
+import PromptEncoder
+import Tensor
 import TestSupport
 import XCTest
 
@@ -14,7 +20,7 @@ final class MedSAMPipelineTests: XCTestCase {
             let cfg = ImageEncoderViT.Configuration(
                 embedDim: i("embed_dim"), depth: i("depth"), numHeads: i("num_heads"), outChannels: i("out_chans"),
                 windowSize: i("window_size"), globalAttentionIndexes: (vit["global_attn_indexes"] as! [NSNumber]).map(\.intValue))
-            let segmenter = try Segmenter(.medSAM, weights: DeterministicWeights(), vitConfiguration: cfg)
+            let segmenter = try Segmenter(variant: .medSAM(configuration: cfg), weights: DeterministicWeights())
 
             // Large images are stored once, in the LiteMedSAM fixture of the same case.
             let u8: Tensor

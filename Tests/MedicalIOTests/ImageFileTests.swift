@@ -1,6 +1,6 @@
 import Foundation
 import MedicalIO
-import Preprocess
+import Imaging
 import XCTest
 
 final class ImageFileTests: XCTestCase {

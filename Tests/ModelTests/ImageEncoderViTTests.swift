@@ -47,7 +47,7 @@ final class ImageEncoderViTTests: XCTestCase {
         try g.check(conv(try g.input("x")).permuted([0, 2, 3, 1]), against: "y")
 
         let n = try Golden("layers/vit_neck")
-        let neck = try ImageEncoderViT.Neck(n.scope, inChannels: n.int("in_chans"), outChannels: n.int("out_chans"))
+        let neck = try EncoderNeck(n.scope, inChannels: n.int("in_chans"), outChannels: n.int("out_chans"))
         try n.check(neck(try n.input("x")), against: "y")
     }
 

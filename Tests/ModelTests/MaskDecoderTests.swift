@@ -71,4 +71,85 @@ final class MaskDecoderTests: XCTestCase {
             }
         }
     }
+
+    /// The same goldens through the precomputed path: the first layer's image projections computed once by
+    /// `prepare` and the workspace reused across prompts, and through the batched entry point (B = 2 prompts,
+    /// image shared or per prompt), for multimask true and false.
+    func testMaskDecoderPrecomputedAndBatched() throws {
+        for name in ["mask_decoder_small", "mask_decoder"] {
+            let g = try Golden("layers/" + name)
+            let t = g.config["transformer"] as! [String: Any]
+            let cfg = MaskDecoder.Configuration(
+                transformerDim: g.int("transformer_dim"), numMultimaskOutputs: g.int("num_multimask_outputs"),
+                iouHeadDepth: g.int("iou_head_depth"), iouHeadHiddenDim: g.int("iou_head_hidden_dim"),
+                transformerDepth: (t["depth"] as! NSNumber).intValue, transformerHeads: (t["num_heads"] as! NSNumber).intValue,
+                transformerMLPDim: (t["mlp_dim"] as! NSNumber).intValue)
+            let decoder = try MaskDecoder(g.scope, configuration: cfg)
+            let images = try g.input("image_embeddings"), sparse = try g.input("sparse_prompt_embeddings")
+            let dense = try g.input("dense_prompt_embeddings"), pe = try g.input("image_pe")
+            let n = sparse.shape[0]
+            XCTAssertGreaterThan(n, 1, "the golden must hold a batch of prompts")
+            func item(_ t: Tensor, _ i: Int) -> Tensor {
+                let b = t.shape[0] == 1 ? 0 : i
+                let per = t.count / t.shape[0]
+                return Tensor(shape: [1] + t.shape.dropFirst(), scalars: t.scalars[(b * per)..<((b + 1) * per)])
+            }
+            for multimask in [false, true] {
+                let suffix = multimask ? "multimask_true" : "multimask_false"
+                // Precomputed: one context per prompt (precomputed projections), one workspace for all.
+                var workspace: DecoderWorkspace?
+                let pre = (0..<n).map { i -> MaskDecoder.Output in
+                    let ctx = decoder.prepare(imageEmbedding: item(images, i), imagePE: pe, dense: item(dense, i))
+                    XCTAssertTrue(ctx.hasPrecomputedProjections)
+                    if workspace == nil { workspace = decoder.makeWorkspace(for: ctx) }
+                    return decoder.decode(ctx, sparse: item(sparse, i), multimaskOutput: multimask, workspace: workspace)
+                }
+                try g.check(Tensor.concatenate(pre.map { $0.masks.reshaped([1] + $0.masks.shape) }, axis: 0), against: "masks_" + suffix)
+                try g.check(Tensor(shape: [n, pre[0].iouPredictions.count], scalars: pre.flatMap(\.iouPredictions)),
+                            against: "iou_" + suffix)
+                // Batched: the whole golden batch at once.
+                let batched = decoder.predictMasks(imageEmbedding: images, imagePE: pe, sparse: sparse, dense: dense,
+                                                   multimaskOutput: multimask)
+                XCTAssertEqual(batched.count, n)
+                try g.check(Tensor.concatenate(batched.map { $0.masks.reshaped([1] + $0.masks.shape) }, axis: 0), against: "masks_" + suffix)
+                try g.check(Tensor(shape: [n, batched[0].iouPredictions.count], scalars: batched.flatMap(\.iouPredictions)),
+                            against: "iou_" + suffix)
+            }
+        }
+    }
+
+    /// Prompts sharing one image: the shared context (precomputed once) gives each prompt the same result as
+    /// decoding it alone on the plain path (to float rounding: the same operations in the same order).
+    func testSharedContextMatchesPlainPath() throws {
+        let g = try Golden("layers/mask_decoder")
+        let t = g.config["transformer"] as! [String: Any]
+        let cfg = MaskDecoder.Configuration(
+            transformerDim: g.int("transformer_dim"), numMultimaskOutputs: g.int("num_multimask_outputs"),
+            iouHeadDepth: g.int("iou_head_depth"), iouHeadHiddenDim: g.int("iou_head_hidden_dim"),
+            transformerDepth: (t["depth"] as! NSNumber).intValue, transformerHeads: (t["num_heads"] as! NSNumber).intValue,
+            transformerMLPDim: (t["mlp_dim"] as! NSNumber).intValue)
+        let decoder = try MaskDecoder(g.scope, configuration: cfg)
+        let image = try g.input("image_embeddings").batchItemForTest(0), pe = try g.input("image_pe")
+        let dense = try g.input("dense_prompt_embeddings").batchItemForTest(0), sparse = try g.input("sparse_prompt_embeddings")
+        let shared = decoder.predictMasks(imageEmbedding: image, imagePE: pe, sparse: sparse, dense: dense, multimaskOutput: true)
+        for i in 0..<sparse.shape[0] {
+            let plain = decoder(imageEmbedding: image, imagePE: pe, sparse: sparse.batchItemForTest(i), dense: dense,
+                                multimaskOutput: true)
+            XCTAssertLessThanOrEqual(maxAbsDifference(plain.masks.scalars, shared[i].masks.scalars), 1e-4)
+            XCTAssertEqual(plain.iouPredictions.count, shared[i].iouPredictions.count)
+            for (a, b) in zip(plain.iouPredictions, shared[i].iouPredictions) { XCTAssertEqual(a, b, accuracy: 1e-5) }
+        }
+    }
+}
+
+private func maxAbsDifference(_ a: [Float], _ b: [Float]) -> Float {
+    precondition(a.count == b.count)
+    return zip(a, b).map { abs($0 - $1) }.max() ?? 0
+}
+
+private extension Tensor {
+    func batchItemForTest(_ i: Int) -> Tensor {
+        let per = count / shape[0]
+        return Tensor(shape: [1] + shape.dropFirst(), scalars: scalars[(i * per)..<((i + 1) * per)])
+    }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import Imaging
 import Preprocess
 import Tensor
 import TestSupport

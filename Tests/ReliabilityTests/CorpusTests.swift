@@ -1,7 +1,7 @@
 import Foundation
 import MedicalIO
 import NN
-import Preprocess
+import Imaging
 import TestSupport
 import XCTest
 

@@ -1,5 +1,11 @@
 import Foundation
+import ImageEncoder
+import Imaging
 import MedSAM
+import NN
+import Preprocess
+import PromptEncoder
+import Tensor
 import TestSupport
 import XCTest
 
@@ -235,7 +241,7 @@ final class ModelInputTests: XCTestCase {
     func testEmbeddingFromOtherModelIsTypedError() throws {
         let lite = try Reliability.liteSegmenter()
         let cfg = ImageEncoderViT.Configuration(embedDim: 16, depth: 1, numHeads: 1, windowSize: 14, globalAttentionIndexes: [])
-        let medsam = try Segmenter(.medSAM, weights: DeterministicWeights(), vitConfiguration: cfg)
+        let medsam = try Segmenter(variant: .medSAM(configuration: cfg), weights: DeterministicWeights())
         let liteEmbedding = try phantomEmbedding()
         let prompt = SegmentationPrompt.box(Box(x0: 40, y0: 30, x1: 120, y1: 110))
         Reliability.assertThrows(SegmenterError.embeddingFromOtherModel(expected: .medSAM, found: .liteMedSAM), "lite → MedSAM") {

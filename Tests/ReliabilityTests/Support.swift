@@ -1,5 +1,11 @@
 import Foundation
+import ImageEncoder
+import Imaging
 import MedSAM
+import NN
+import Preprocess
+import PromptEncoder
+import Tensor
 import TestSupport
 import XCTest
 

@@ -1,10 +1,16 @@
 import Foundation
+import ImageEncoder
+import Imaging
 import MedSAM
-@testable import MedSAMServer
 import MedSAMTools
 import MedicalIO
+import NN
+import Preprocess
+import PromptEncoder
+import Tensor
 import TestSupport
 import XCTest
+@testable import MedSAMServer
 
 /// The JSON API of `medsam serve`, called directly (no sockets): every endpoint, every error status, and masks
 /// equal to the library's own result for the same prompt.

@@ -2,10 +2,16 @@ import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
+import ImageEncoder
+import Imaging
 import MedSAM
-@testable import MedSAMServer
+import NN
+import Preprocess
+import PromptEncoder
+import Tensor
 import TestSupport
 import XCTest
+@testable import MedSAMServer
 
 /// The real server (Hummingbird on a free loopback port), over HTTP: upload limit, Host check, headers.
 final class ServerHTTPTests: XCTestCase {

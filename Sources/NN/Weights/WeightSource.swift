@@ -1,3 +1,4 @@
+import Synchronization
 import Tensor
 
 /// Errors raised while finding or checking model weights.
@@ -10,6 +11,8 @@ public enum WeightError: Error, Sendable, Equatable, CustomStringConvertible {
     case unexpectedKeys([String])
     /// The tensor is stored with a dtype this package cannot convert to Float32.
     case unsupportedDType(key: String, dtype: String)
+    /// A model configuration that cannot be built (e.g. heads that do not divide the width).
+    case invalidConfiguration(String)
 
     public var description: String {
         switch self {
@@ -19,6 +22,7 @@ public enum WeightError: Error, Sendable, Equatable, CustomStringConvertible {
             let head = ks.prefix(5).joined(separator: ", ")
             return "checkpoint has \(ks.count) unexpected key(s): \(head)\(ks.count > 5 ? ", …" : "")"
         case .unsupportedDType(let k, let d): return "weight '\(k)' has unsupported dtype \(d)"
+        case .invalidConfiguration(let why): return "invalid model configuration: \(why)"
         }
     }
 }
@@ -43,9 +47,9 @@ extension WeightSource {
 }
 
 /// Records which keys a model read, so loading can be strict about leftovers.
-public final class WeightLoader: @unchecked Sendable {
+public final class WeightLoader: Sendable {
     public let source: any WeightSource
-    private var used: Set<String> = []
+    private let used = Mutex<Set<String>>([])
 
     public init(_ source: any WeightSource) { self.source = source }
 
@@ -53,16 +57,17 @@ public final class WeightLoader: @unchecked Sendable {
     public func scope(_ prefix: String = "") -> WeightScope { WeightScope(loader: self, prefix: prefix) }
 
     func load(_ key: String, shape: [Int]) throws -> Tensor {
-        used.insert(key)
+        used.withLock { _ = $0.insert(key) }
         return try source.tensor(key, shape: shape)
     }
 
-    func markUsed(_ key: String) { used.insert(key) }
+    func markUsed(_ key: String) { used.withLock { _ = $0.insert(key) } }
 
     /// Throws ``WeightError/unexpectedKeys(_:)`` if the source holds keys under `prefix`
     /// that no module read (keys ending in one of `ignoring` are allowed to stay unused).
     public func checkAllUsed(under prefix: String = "", ignoring suffixes: [String] = ["num_batches_tracked"]) throws {
         guard let keys = source.allKeys else { return }
+        let used = self.used.withLock { $0 }
         let left = keys.filter { k in
             k.hasPrefix(prefix) && !used.contains(k) && !suffixes.contains { k.hasSuffix($0) }
         }.sorted()

@@ -1,7 +1,7 @@
 import Foundation
 
 /// Errors for user-supplied images, boxes and masks.
-public enum PreprocessError: Error, Sendable, Equatable, CustomStringConvertible {
+public enum ImagingError: Error, Sendable, Equatable, CustomStringConvertible {
     /// Width, height or pixel count is zero.
     case emptyImage
     /// The buffer does not hold `width·height·channels` values.
@@ -43,6 +43,9 @@ public enum PreprocessError: Error, Sendable, Equatable, CustomStringConvertible
     }
 }
 
+/// The former name of ``ImagingError`` (the type moved from `Preprocess` to `Imaging`).
+public typealias PreprocessError = ImagingError
+
 /// The element type an ``Image`` was created from.
 public enum PixelType: String, Sendable, Hashable {
     case uint8, int16, uint16, int32, float32, float64
@@ -67,16 +70,16 @@ public struct Image: Sendable {
 
     /// Validates and stores the pixels. 4-channel input drops the alpha channel.
     public init(pixels: [Float], width: Int, height: Int, channels: Int = 1, pixelType: PixelType = .float32) throws {
-        guard width > 0, height > 0, !pixels.isEmpty else { throw PreprocessError.emptyImage }
-        guard [1, 3, 4].contains(channels) else { throw PreprocessError.unsupportedChannelCount(channels) }
+        guard width > 0, height > 0, !pixels.isEmpty else { throw ImagingError.emptyImage }
+        guard [1, 3, 4].contains(channels) else { throw ImagingError.unsupportedChannelCount(channels) }
         // Overflowing width·height·channels (hostile dimensions) is reported as expected = Int.max.
         let (wh, o1) = width.multipliedReportingOverflow(by: height)
         let (expected, o2) = wh.multipliedReportingOverflow(by: channels)
-        guard !o1, !o2 else { throw PreprocessError.wrongPixelCount(expected: Int.max, got: pixels.count) }
+        guard !o1, !o2 else { throw ImagingError.wrongPixelCount(expected: Int.max, got: pixels.count) }
         guard pixels.count == expected else {
-            throw PreprocessError.wrongPixelCount(expected: expected, got: pixels.count)
+            throw ImagingError.wrongPixelCount(expected: expected, got: pixels.count)
         }
-        if let i = pixels.firstIndex(where: { !$0.isFinite }) { throw PreprocessError.nonFiniteValue(index: i) }
+        if let i = pixels.firstIndex(where: { !$0.isFinite }) { throw ImagingError.nonFiniteValue(index: i) }
         self.width = width
         self.height = height
         self.pixelType = pixelType
@@ -89,6 +92,15 @@ public struct Image: Sendable {
             self.pixels = pixels
             self.channels = channels
         }
+    }
+
+    /// Pixels known to be valid (finite, `width·height·channels` of them, 1 or 3 channels).
+    init(validated pixels: [Float], width: Int, height: Int, channels: Int, pixelType: PixelType) {
+        self.width = width
+        self.height = height
+        self.channels = channels
+        self.pixels = pixels
+        self.pixelType = pixelType
     }
 
     public init(uint8 values: [UInt8], width: Int, height: Int, channels: Int = 1) throws {
@@ -107,7 +119,7 @@ public struct Image: Sendable {
         try self.init(pixels: values, width: width, height: height, channels: channels, pixelType: .float32)
     }
     public init(float64 values: [Double], width: Int, height: Int, channels: Int = 1) throws {
-        if let i = values.firstIndex(where: { !$0.isFinite }) { throw PreprocessError.nonFiniteValue(index: i) }
+        if let i = values.firstIndex(where: { !$0.isFinite }) { throw ImagingError.nonFiniteValue(index: i) }
         try self.init(pixels: values.map { Float($0) }, width: width, height: height, channels: channels, pixelType: .float64)
     }
 
@@ -116,7 +128,7 @@ public struct Image: Sendable {
         if channels == 3 { return self }
         var out = [Float](repeating: 0, count: pixels.count * 3)
         for (i, v) in pixels.enumerated() { out[3 * i] = v; out[3 * i + 1] = v; out[3 * i + 2] = v }
-        return try! Image(pixels: out, width: width, height: height, channels: 3, pixelType: pixelType)
+        return Image(validated: out, width: width, height: height, channels: 3, pixelType: pixelType)
     }
 
     /// The pixels as UInt8, throwing if any value is outside 0…255 or not an integer-valued
@@ -124,7 +136,7 @@ public struct Image: Sendable {
     public func uint8Pixels() throws -> [UInt8] {
         var lo = Float.infinity, hi = -Float.infinity
         for v in pixels { lo = min(lo, v); hi = max(hi, v) }
-        guard lo >= 0, hi < 256 else { throw PreprocessError.valuesOutOfUInt8Range(min: Double(lo), max: Double(hi)) }
+        guard lo >= 0, hi < 256 else { throw ImagingError.valuesOutOfUInt8Range(min: Double(lo), max: Double(hi)) }
         return pixels.map { UInt8($0) }
     }
 }
@@ -140,12 +152,26 @@ public struct Box: Sendable, Hashable, CustomStringConvertible {
 
     /// Throws unless the box is finite, not inverted, non-empty and inside `0…width`, `0…height`.
     public func validated(width: Int, height: Int) throws -> Box {
-        guard [x0, y0, x1, y1].allSatisfy(\.isFinite) else { throw PreprocessError.nonFiniteBox(self) }
-        guard x1 >= x0, y1 >= y0 else { throw PreprocessError.invertedBox(self) }
-        guard x1 > x0, y1 > y0 else { throw PreprocessError.emptyBox(self) }
+        guard [x0, y0, x1, y1].allSatisfy(\.isFinite) else { throw ImagingError.nonFiniteBox(self) }
+        guard x1 >= x0, y1 >= y0 else { throw ImagingError.invertedBox(self) }
+        guard x1 > x0, y1 > y0 else { throw ImagingError.emptyBox(self) }
         guard x0 >= 0, y0 >= 0, x1 <= Double(width), y1 <= Double(height) else {
-            throw PreprocessError.boxOutsideImage(self, width: width, height: height)
+            throw ImagingError.boxOutsideImage(self, width: width, height: height)
         }
         return self
+    }
+}
+
+/// A point on the original image, in pixels (x = column, y = row), with its label.
+public struct Point: Sendable, Hashable {
+    public var x: Double
+    public var y: Double
+    /// `true` on the object, `false` for background.
+    public var positive: Bool
+    public init(x: Double, y: Double, positive: Bool = true) { self.x = x; self.y = y; self.positive = positive }
+
+    /// Whether the point is finite and lies on a `width`×`height` image (edges included).
+    public func isInside(width: Int, height: Int) -> Bool {
+        x.isFinite && y.isFinite && x >= 0 && y >= 0 && x <= Double(width) && y <= Double(height)
     }
 }

@@ -49,7 +49,7 @@ public enum IntensityWindow: Sendable, Hashable {
             return Self.normalise(raw, lower, upper, zeroMask: false)
         case let .percentile(ql, qu):
             let positive = raw.filter { $0 > 0 }.sorted()
-            guard !positive.isEmpty else { throw PreprocessError.noNonZeroValues }
+            guard !positive.isEmpty else { throw ImagingError.noNonZeroValues }
             let lo = Self.percentileLinear(sorted: positive, q: ql)
             let hi = Self.percentileLinear(sorted: positive, q: qu)
             return Self.normalise(raw, lo, hi, zeroMask: true)
@@ -65,7 +65,7 @@ public enum IntensityWindow: Sendable, Hashable {
     /// The clipping bounds a percentile window uses for `raw` (for inspection and tests).
     public static func percentileBounds(_ raw: [Double], lower: Double = 0.5, upper: Double = 99.5) throws -> (Double, Double) {
         let positive = raw.filter { $0 > 0 }.sorted()
-        guard !positive.isEmpty else { throw PreprocessError.noNonZeroValues }
+        guard !positive.isEmpty else { throw ImagingError.noNonZeroValues }
         return (percentileLinear(sorted: positive, q: lower), percentileLinear(sorted: positive, q: upper))
     }
 

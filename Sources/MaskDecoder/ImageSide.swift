@@ -1,0 +1,211 @@
+import CKernels
+import NN
+import Tensor
+
+/// One two-way layer's prompt-independent projections of an image's tokens: the token→image attention's
+/// `K = k_proj(keys + PE)` and `V = v_proj(keys)`, and the image→token attention's `Q = q_proj(keys + PE)`,
+/// each (h·w, internalDim) rows.
+struct ImageProjections: @unchecked Sendable {
+    let k: TensorStorage
+    let v: TensorStorage
+    let q: TensorStorage
+}
+
+/// The prompt-independent part of the mask decoder for one image embedding (and one dense prompt
+/// embedding, the no-mask embedding for box and point prompts), computed once by
+/// ``MaskDecoder/prepare(imageEmbedding:imagePE:dense:precomputeFirstLayer:)`` and shared by every prompt on
+/// that image.
+///
+/// Holds the image tokens `src = embedding + dense`, the image positional encoding and their sum as (h·w, C)
+/// rows, and (when precomputed) the first two-way layer's image projections, which do not depend on the prompt.
+public struct DecoderImageContext: @unchecked Sendable {
+    public let height: Int
+    public let width: Int
+    public let channels: Int
+    /// (h·w, C) image tokens (embedding + dense).
+    let src: TensorStorage
+    /// (h·w, C) image positional encoding.
+    let keyPE: TensorStorage
+    /// (h·w, C) `src + keyPE`.
+    let srcPlusPE: TensorStorage
+    /// The first layer's image projections, when precomputed.
+    let firstLayer: ImageProjections?
+    /// Largest attention width of the decoder (sizes the workspace).
+    let internalDim: Int
+
+    /// Whether the first layer's image projections were precomputed.
+    public var hasPrecomputedProjections: Bool { firstLayer != nil }
+}
+
+/// Scratch buffers of the decoder's image side, reusable across prompts of one image size; used by one call
+/// at a time.
+public final class DecoderWorkspace: @unchecked Sendable {
+    let tokens: Int
+    let channels: Int
+    let internalDim: Int
+    /// (h·w, C): current image keys; keys + PE.
+    let keys: TensorStorage
+    let keysPE: TensorStorage
+    /// (h·w, internalDim): projections and attention output.
+    let k: TensorStorage
+    let v: TensorStorage
+    let q: TensorStorage
+    let o: TensorStorage
+
+    init(tokens: Int, channels: Int, internalDim: Int) {
+        self.tokens = tokens; self.channels = channels; self.internalDim = internalDim
+        keys = TensorStorage(uninitializedCount: tokens * channels)
+        keysPE = TensorStorage(uninitializedCount: tokens * channels)
+        k = TensorStorage(uninitializedCount: tokens * internalDim)
+        v = TensorStorage(uninitializedCount: tokens * internalDim)
+        q = TensorStorage(uninitializedCount: tokens * internalDim)
+        o = TensorStorage(uninitializedCount: tokens * internalDim)
+    }
+
+    /// Whether the workspace serves images of `context`'s size.
+    public func fits(_ context: DecoderImageContext) -> Bool {
+        tokens == context.height * context.width && channels == context.channels && internalDim == context.internalDim
+    }
+}
+
+/// The image side of the two-way transformer during one forward pass: the current keys and `keys + PE` as
+/// (h·w, C) rows, the positional encoding, and the workspace the layers write into. It starts on a prepared
+/// ``DecoderImageContext`` (read only) or on its own copies of the image tokens.
+struct ImageSide {
+    let rows: Int
+    let channels: Int
+    private(set) var keys: UnsafeMutablePointer<Float>
+    private(set) var keysPE: UnsafeMutablePointer<Float>
+    let keyPE: UnsafeMutablePointer<Float>
+    let workspace: DecoderWorkspace
+    /// Storage the pointers above point into.
+    private let owners: [TensorStorage]
+
+    /// On a prepared context: the context's buffers are read, never written.
+    init(context: DecoderImageContext, workspace: DecoderWorkspace) {
+        rows = context.height * context.width
+        channels = context.channels
+        keys = context.src.pointer
+        keysPE = context.srcPlusPE.pointer
+        keyPE = context.keyPE.pointer
+        self.workspace = workspace
+        owners = [context.src, context.srcPlusPE, context.keyPE]
+    }
+
+    /// On (n, C) key rows and (n, C) positional encoding rows (copied).
+    init(rows keys: Tensor, pe: Tensor, internalDim: Int) {
+        let (n, c) = (keys.shape[0], keys.shape[1])
+        let ws = DecoderWorkspace(tokens: n, channels: c, internalDim: internalDim)
+        let peRows = TensorStorage(uninitializedCount: n * c)
+        keys.withUnsafeBufferPointer { ws.keys.pointer.update(from: $0.baseAddress!, count: n * c) }
+        pe.withUnsafeBufferPointer { peRows.pointer.update(from: $0.baseAddress!, count: n * c) }
+        addRows(ws.keys.pointer, peRows.pointer, ws.keysPE.pointer, rows: n, cols: c)
+        self.rows = n; channels = c
+        self.keys = ws.keys.pointer; keysPE = ws.keysPE.pointer; keyPE = peRows.pointer
+        workspace = ws
+        owners = [peRows]
+    }
+
+    /// On (1, C, h, w) image planes and positional encoding planes (transposed into rows).
+    init(planes: Tensor, pe: Tensor, internalDim: Int) {
+        let (c, n) = (planes.shape[1], planes.shape[2] * planes.shape[3])
+        let ws = DecoderWorkspace(tokens: n, channels: c, internalDim: internalDim)
+        let peRows = TensorStorage(uninitializedCount: n * c)
+        planes.withUnsafeBufferPointer { transposePlanes($0.baseAddress!, plus: nil, into: ws.keys.pointer, channels: c, pixels: n) }
+        pe.withUnsafeBufferPointer { transposePlanes($0.baseAddress!, plus: nil, into: peRows.pointer, channels: c, pixels: n) }
+        addRows(ws.keys.pointer, peRows.pointer, ws.keysPE.pointer, rows: n, cols: c)
+        self.rows = n; channels = c
+        self.keys = ws.keys.pointer; keysPE = ws.keysPE.pointer; keyPE = peRows.pointer
+        workspace = ws
+        owners = [peRows]
+    }
+
+    /// The image projections of a layer's two cross attentions, computed into the workspace:
+    /// `K = t2i.k_proj(keys + PE)`, `V = t2i.v_proj(keys)`, and `Q = i2t.q_proj(keys + PE)` when `i2t` is given.
+    func project(t2i: DecoderAttention, i2t: DecoderAttention?) -> ImageProjections {
+        let ws = workspace
+        t2i.kProj.apply(rows: rows, x: keysPE, ldx: channels, out: ws.k.pointer, ldo: t2i.internalDim)
+        t2i.vProj.apply(rows: rows, x: keys, ldx: channels, out: ws.v.pointer, ldo: t2i.internalDim)
+        if let i2t {
+            i2t.qProj.apply(rows: rows, x: keysPE, ldx: channels, out: ws.q.pointer, ldo: i2t.internalDim)
+        }
+        return ImageProjections(k: ws.k, v: ws.v, q: ws.q)
+    }
+
+    /// `keys = norm(keys + out_proj(o))` with `o` (h·w, internalDim) rows, then `keysPE = keys + PE`; the
+    /// result lives in the workspace (the context, if any, is not written).
+    mutating func addProjectedAndNormalise(_ o: UnsafeMutablePointer<Float>, outProj: Linear, norm: LayerNorm) {
+        let (n, dim) = (rows, channels)
+        let dst = workspace.keys.pointer
+        let bias = outProj.bias
+        // dst = prev + bias, then dst += o · Woutᵀ.
+        let pp = SendablePointer(keys), pd = SendablePointer(dst)
+        let bp = bias.map { b in b.withUnsafeBufferPointer { SendablePointer(UnsafeMutablePointer(mutating: $0.baseAddress!)) } }
+        Parallel.forRanges(n, minimumPerThread: 512) { r in
+            for row in r {
+                let s = pp.pointer + row * dim, d = pd.pointer + row * dim
+                if let bp { mk_add_rows(s, bp.pointer, d, dim) } else if s != d { d.update(from: s, count: dim) }
+            }
+        }
+        outProj.weight.withUnsafeBufferPointer { w in
+            BLAS.sgemm(transposeB: true, m: n, n: dim, k: outProj.inFeatures, a: o, lda: outProj.inFeatures,
+                       b: w.baseAddress!, ldb: outProj.inFeatures, beta: 1, c: dst, ldc: dim)
+        }
+        let pe = SendablePointer(keyPE), kp = SendablePointer(workspace.keysPE.pointer)
+        let nw = norm.weight, nb = norm.bias, eps = norm.eps
+        nw.withUnsafeBufferPointer { wb in
+            nb.withUnsafeBufferPointer { bb in
+                let wp = SendablePointer(UnsafeMutablePointer(mutating: wb.baseAddress!))
+                let bq = SendablePointer(UnsafeMutablePointer(mutating: bb.baseAddress!))
+                Parallel.forRanges(n, minimumPerThread: 256) { r in
+                    let off = r.lowerBound * dim
+                    mk_layernorm_rows(pd.pointer + off, pd.pointer + off, r.count, dim, wp.pointer, bq.pointer, eps)
+                    mk_add_rows(pd.pointer + off, pe.pointer + off, kp.pointer + off, r.count * dim)
+                }
+            }
+        }
+        withExtendedLifetime((bias, owners)) {}
+        keys = dst
+        keysPE = workspace.keysPE.pointer
+    }
+
+    /// A copy of the current keys, (h·w, C).
+    func keysTensor() -> Tensor {
+        var t = Tensor(uninitializedShape: [rows, channels])
+        t.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: keys, count: rows * channels) }
+        withExtendedLifetime(owners) {}
+        return t
+    }
+}
+
+/// Rows `[r0, r1)` of `(rows, cols)` matrices: `out = a + b` (out may alias a).
+@inline(__always)
+func addRows(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
+             rows: Int, cols: Int) {
+    let pa = SendablePointer(UnsafeMutablePointer(mutating: a))
+    let pb = SendablePointer(UnsafeMutablePointer(mutating: b))
+    let po = SendablePointer(out)
+    Parallel.forRanges(rows, minimumPerThread: max(1, 16384 / max(cols, 1))) { r in
+        let off = r.lowerBound * cols
+        mk_add_rows(pa.pointer + off, pb.pointer + off, po.pointer + off, r.count * cols)
+    }
+}
+
+/// (C, n) planes + optional (C, n) planes → (n, C) rows.
+func transposePlanes(_ a: UnsafePointer<Float>, plus b: UnsafePointer<Float>?, into out: UnsafeMutablePointer<Float>,
+                     channels c: Int, pixels n: Int) {
+    let pa = SendablePointer(UnsafeMutablePointer(mutating: a))
+    let pb = b.map { SendablePointer(UnsafeMutablePointer(mutating: $0)) }
+    let po = SendablePointer(out)
+    Parallel.forRanges(n, minimumPerThread: 256) { r in
+        mk_transpose_add(pa.pointer, pb?.pointer, po.pointer, c, n, r.lowerBound, r.upperBound)
+    }
+}
+
+extension Tensor {
+    /// The storage's base address; valid while the tensor (or a copy sharing its storage) is alive.
+    /// Read-only use only.
+    var storagePointer: UnsafeMutablePointer<Float> {
+        withUnsafeBufferPointer { UnsafeMutablePointer(mutating: $0.baseAddress!) }
+    }
+}
