@@ -25,6 +25,7 @@ let package = Package(
     products: [
         .library(name: "Imaging", targets: ["Imaging"]),
         .library(name: "Tensor", targets: ["Tensor"]),
+        .library(name: "Checkpoint", targets: ["Checkpoint"]),
         .library(name: "NN", targets: ["NN"]),
         .library(name: "ImageEncoder", targets: ["ImageEncoder"]),
         .library(name: "PromptEncoder", targets: ["PromptEncoder"]),
@@ -46,18 +47,18 @@ let package = Package(
         // Image, Box, Point and intensity windows: value types shared by the models and MedicalIO (no BLAS).
         .target(name: "Imaging"),
         .target(name: "Tensor", dependencies: blasDependency + ["CKernels"]),
-        .target(
-            name: "NN",
-            dependencies: ["Tensor", "CKernels", .product(name: "ZIPFoundation", package: "ZIPFoundation")]
-        ),
+        // Checkpoint files: torch.save zip + restricted unpickler, safetensors, StateDict, WeightSource.
+        .target(name: "Checkpoint", dependencies: ["Tensor", .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
+        // Layers and weight lookup by PyTorch key (WeightLoader/WeightScope).
+        .target(name: "NN", dependencies: ["Tensor", "CKernels", "Checkpoint"]),
         .target(name: "ImageEncoder", dependencies: ["Tensor", "NN", "CKernels"]),
         .target(name: "PromptEncoder", dependencies: ["Tensor", "NN"]),
-        .target(name: "MaskDecoder", dependencies: ["Tensor", "NN"]),
+        .target(name: "MaskDecoder", dependencies: ["Tensor", "Checkpoint", "NN"]),
         .target(name: "Preprocess", dependencies: ["Imaging", "Tensor"]),
         .target(name: "MedSAMMetrics"),
         .target(
             name: "MedSAM",
-            dependencies: ["Imaging", "Tensor", "NN", "ImageEncoder", "PromptEncoder", "MaskDecoder", "Preprocess", "MedSAMMetrics"]
+            dependencies: ["Imaging", "Tensor", "Checkpoint", "NN", "ImageEncoder", "PromptEncoder", "MaskDecoder", "Preprocess", "MedSAMMetrics"]
         ),
         .systemLibrary(name: "CZlibIO", path: "Sources/CZlibIO", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
@@ -73,7 +74,7 @@ let package = Package(
             ]
         ),
         // The `medsam` command-line tool: logic (testable) in MedSAMTools, argument parsing in MedSAMCLI.
-        .target(name: "MedSAMTools", dependencies: ["MedSAM", "MedicalIO", "MedSAMMetrics", "Imaging", "NN", "Tensor"]),
+        .target(name: "MedSAMTools", dependencies: ["MedSAM", "MedicalIO", "MedSAMMetrics", "Imaging", "Checkpoint", "NN", "Tensor"]),
         // `medsam serve`: the local web page (static files in Resources) and its JSON API, on Hummingbird.
         .target(
             name: "MedSAMServer",
@@ -86,21 +87,21 @@ let package = Package(
                 "MedSAMTools", "MedSAMServer", "MedSAM", "Tensor", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .target(name: "TestSupport", dependencies: ["Tensor", "NN"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["Tensor", "Checkpoint", "NN"], path: "Tests/TestSupport"),
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "TestSupport"]),
-        .testTarget(name: "NNTests", dependencies: ["NN", "TestSupport"]),
+        .testTarget(name: "NNTests", dependencies: ["NN", "Checkpoint", "TestSupport"]),
         .testTarget(
             name: "ModelTests",
-            dependencies: ["ImageEncoder", "PromptEncoder", "MaskDecoder", "TestSupport"]
+            dependencies: ["ImageEncoder", "PromptEncoder", "MaskDecoder", "Checkpoint", "NN", "Tensor", "TestSupport"]
         ),
         .testTarget(name: "PreprocessTests", dependencies: ["Preprocess", "Imaging", "TestSupport"]),
         .testTarget(name: "MedSAMMetricsTests", dependencies: ["MedSAMMetrics", "TestSupport"]),
         .testTarget(name: "MedicalIOTests", dependencies: ["MedicalIO", "Imaging", "TestSupport"]),
-        .testTarget(name: "MedSAMTests", dependencies: ["MedSAM", "MedicalIO", "MedSAMMetrics", "TestSupport", "Imaging", "ImageEncoder", "NN", "Preprocess", "PromptEncoder", "Tensor"]),
+        .testTarget(name: "MedSAMTests", dependencies: ["MedSAM", "MedicalIO", "MedSAMMetrics", "TestSupport", "Imaging", "ImageEncoder", "NN", "Preprocess", "PromptEncoder", "Tensor", "Checkpoint"]),
         // Runs the built `medsam` executable (`swift build --build-tests` and `swift test` build every product).
-        .testTarget(name: "CLITests", dependencies: ["MedSAMTools", "MedSAM", "MedicalIO", "MedSAMMetrics", "TestSupport", "Imaging", "ImageEncoder", "NN", "Preprocess", "PromptEncoder", "Tensor"]),
-        .testTarget(name: "ServerTests", dependencies: ["MedSAMServer", "MedSAMTools", "MedicalIO", "TestSupport", "Imaging", "ImageEncoder", "NN", "Preprocess", "PromptEncoder", "Tensor"]),
-        .testTarget(name: "ReliabilityTests", dependencies: ["MedSAM", "MedicalIO", "NN", "TestSupport", "Imaging", "ImageEncoder", "Preprocess", "PromptEncoder", "Tensor"]),
+        .testTarget(name: "CLITests", dependencies: ["MedSAMTools", "MedSAM", "MedicalIO", "MedSAMMetrics", "TestSupport", "Imaging", "ImageEncoder", "NN", "Preprocess", "PromptEncoder", "Tensor", "Checkpoint"]),
+        .testTarget(name: "ServerTests", dependencies: ["MedSAMServer", "MedSAMTools", "MedicalIO", "TestSupport", "Imaging", "ImageEncoder", "NN", "Preprocess", "PromptEncoder", "Tensor", "Checkpoint"]),
+        .testTarget(name: "ReliabilityTests", dependencies: ["MedSAM", "MedicalIO", "NN", "TestSupport", "Imaging", "ImageEncoder", "Preprocess", "PromptEncoder", "Tensor", "Checkpoint"]),
     ],
     swiftLanguageModes: [.v6]
 )

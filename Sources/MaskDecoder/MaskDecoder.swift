@@ -1,3 +1,4 @@
+import Checkpoint
 import CKernels
 import NN
 import Tensor

@@ -1,3 +1,4 @@
+import Checkpoint
 import Foundation
 @_exported import Imaging
 import ImageEncoder

@@ -1,3 +1,4 @@
+import Checkpoint
 import ImageEncoder
 import Imaging
 import MedSAM

@@ -1,3 +1,4 @@
+import Checkpoint
 import ImageEncoder
 import NN
 import Tensor

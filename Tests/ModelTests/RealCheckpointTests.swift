@@ -1,3 +1,4 @@
+import Checkpoint
 import ImageEncoder
 import MaskDecoder
 import NN

@@ -1,3 +1,4 @@
+@testable import Checkpoint
 import Foundation
 import Tensor
 import TestSupport
