@@ -34,13 +34,15 @@ let package = Package(
         .library(name: "MedSAMMetrics", targets: ["MedSAMMetrics"]),
         .library(name: "MedSAM", targets: ["MedSAM"]),
         .library(name: "MedicalIO", targets: ["MedicalIO"]),
-        .executable(name: "medsam", targets: ["MedSAMCLI"]),
+        // The logic of the `medsam` command line (the executable and `medsam serve` live in Apps/).
+        .library(name: "MedSAMTools", targets: ["MedSAMTools"]),
+        // Test helpers (fixtures, goldens, the cached checkpoint) for this package's and Apps/' tests.
+        .library(name: "TestSupport", targets: ["TestSupport"]),
     ],
     dependencies: [
+        // The only dependency: a library user resolves nothing else. The `medsam` executable and its web
+        // server (Hummingbird) are the separate package Apps/, which depends on this one by path.
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        // Only the `medsam` executable's server (MedSAMServer) uses Hummingbird; no library product depends on it.
-        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
     ],
     targets: blasTargets + [
         .target(name: "CKernels", path: "Sources/CKernels"),
@@ -73,20 +75,8 @@ let package = Package(
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
             ]
         ),
-        // The `medsam` command-line tool: logic (testable) in MedSAMTools, argument parsing in MedSAMCLI.
+        // The `medsam` command-line tool's logic (testable); argument parsing and the server are in Apps/.
         .target(name: "MedSAMTools", dependencies: ["MedSAM", "MedicalIO", "MedSAMMetrics", "Imaging", "Checkpoint", "NN", "Tensor"]),
-        // `medsam serve`: the local web page (static files in Resources) and its JSON API, on Hummingbird.
-        .target(
-            name: "MedSAMServer",
-            dependencies: ["MedSAMTools", "MedSAM", "MedicalIO", "Imaging", "Tensor", .product(name: "Hummingbird", package: "hummingbird")],
-            resources: [.copy("Resources")]
-        ),
-        .executableTarget(
-            name: "MedSAMCLI",
-            dependencies: [
-                "MedSAMTools", "MedSAMServer", "MedSAM", "Tensor", .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
-        ),
         .target(name: "TestSupport", dependencies: ["Tensor", "Checkpoint", "NN"], path: "Tests/TestSupport"),
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "TestSupport"]),
         .testTarget(name: "NNTests", dependencies: ["NN", "Checkpoint", "TestSupport"]),
@@ -98,9 +88,6 @@ let package = Package(
         .testTarget(name: "MedSAMMetricsTests", dependencies: ["MedSAMMetrics", "TestSupport"]),
         .testTarget(name: "MedicalIOTests", dependencies: ["MedicalIO", "Imaging", "TestSupport"]),
         .testTarget(name: "MedSAMTests", dependencies: ["MedSAM", "MedicalIO", "MedSAMMetrics", "TestSupport", "Imaging", "ImageEncoder", "NN", "Preprocess", "PromptEncoder", "Tensor", "Checkpoint"]),
-        // Runs the built `medsam` executable (`swift build --build-tests` and `swift test` build every product).
-        .testTarget(name: "CLITests", dependencies: ["MedSAMTools", "MedSAM", "MedicalIO", "MedSAMMetrics", "TestSupport", "Imaging", "ImageEncoder", "NN", "Preprocess", "PromptEncoder", "Tensor", "Checkpoint"]),
-        .testTarget(name: "ServerTests", dependencies: ["MedSAMServer", "MedSAMTools", "MedicalIO", "TestSupport", "Imaging", "ImageEncoder", "NN", "Preprocess", "PromptEncoder", "Tensor", "Checkpoint"]),
         .testTarget(name: "ReliabilityTests", dependencies: ["MedSAM", "MedicalIO", "NN", "TestSupport", "Imaging", "ImageEncoder", "Preprocess", "PromptEncoder", "Tensor", "Checkpoint"]),
     ],
     swiftLanguageModes: [.v6]

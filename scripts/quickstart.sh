@@ -8,13 +8,15 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$here"
 
 bash scripts/bootstrap.sh
-swift build -c release -Xswiftc -enable-testing --product medsam
+# The executable lives in the Apps/ package (the library package resolves no web framework or argument parser).
+swift build -c release -Xswiftc -enable-testing --package-path Apps --product medsam
+medsam="$(swift build -c release -Xswiftc -enable-testing --package-path Apps --show-bin-path)/medsam"
 
 out="${1:-$here/.cache/quickstart}"
 mkdir -p "$out"
-.build/release/medsam segment Fixtures/data/dicompyler_ct/ct0_softtissue.png \
+"$medsam" segment Fixtures/data/dicompyler_ct/ct0_softtissue.png \
     --box 87,97,345,305 --box 345,128,483,282 \
     --output "$out/mask.png" --overlay "$out/overlay.png"
 echo "quickstart: mask $out/mask.png, overlay $out/overlay.png"
-echo "quickstart: for the interactive page run  .build/release/medsam serve  and open the printed URL;"
+echo "quickstart: for the interactive page run  Apps/.build/release/medsam serve  and open the printed URL;"
 echo "            open Fixtures/io/dicom/dicompyler_ct.0.dcm there and drag a box."

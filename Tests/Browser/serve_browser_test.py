@@ -7,7 +7,7 @@ refine the mask and download again. Each downloaded mask must equal, pixel for p
 the same prompt through `medsam segment`. It also draws more boxes and reports the latency per box (mouse
 release → overlay drawn) measured in the page.
 
-Usage: python3 Tests/Browser/serve_browser_test.py --medsam .build/release/medsam [--screenshot docs/serve.png]
+Usage: python3 Tests/Browser/serve_browser_test.py --medsam Apps/.build/release/medsam [--screenshot docs/serve.png]
 Writes Tests/Browser/artifacts/{serve.png,latency.json}. Exit status 0 only when every check passed.
 """
 import argparse
@@ -92,7 +92,7 @@ def reference_mask(medsam, box, points, out):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--medsam", default=os.path.join(ROOT, ".build/release/medsam"))
+    ap.add_argument("--medsam", default=os.path.join(ROOT, "Apps/.build/release/medsam"))
     ap.add_argument("--screenshot", help="also copy the page screenshot here (README picture)")
     ap.add_argument("--boxes", type=int, default=6, help="boxes drawn for the latency measurement")
     args = ap.parse_args()
