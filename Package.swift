@@ -40,9 +40,11 @@ let package = Package(
         .library(name: "TestSupport", targets: ["TestSupport"]),
     ],
     dependencies: [
-        // The only dependency: a library user resolves nothing else. The `medsam` executable and its web
-        // server (Hummingbird) are the separate package Apps/, which depends on this one by path.
+        // The library's only dependency is ZIPFoundation (plus the DocC command plugin). The `medsam` executable and
+        // its web server (Hummingbird, ArgumentParser) are the separate package Apps/, which depends on this one by path.
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
+        // DocC (`swift package generate-documentation --target MedSAM`); a command plugin, never built into the library.
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: blasTargets + [
         .target(name: "CKernels", path: "Sources/CKernels"),
