@@ -41,13 +41,14 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
     ],
     targets: blasTargets + [
+        // The package's own C kernels (one file per family); only Tensor imports them (Sources/Tensor/Kernels.swift).
         .target(name: "CKernels", path: "Sources/CKernels"),
         .target(name: "Tensor", dependencies: blasDependency + ["CKernels"]),
         .target(
             name: "NN",
-            dependencies: ["Tensor", "CKernels", .product(name: "ZIPFoundation", package: "ZIPFoundation")]
+            dependencies: ["Tensor", .product(name: "ZIPFoundation", package: "ZIPFoundation")]
         ),
-        .target(name: "ImageEncoder", dependencies: ["Tensor", "NN", "CKernels"]),
+        .target(name: "ImageEncoder", dependencies: ["Tensor", "NN"]),
         .target(name: "PromptEncoder", dependencies: ["Tensor", "NN"]),
         .target(name: "MaskDecoder", dependencies: ["Tensor", "NN"]),
         .target(name: "Preprocess", dependencies: ["Tensor"]),
