@@ -47,6 +47,7 @@ let package = Package(
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: blasTargets + [
+        // The package's own C kernels (one file per family); only Tensor imports them (Sources/Tensor/Kernels.swift).
         .target(name: "CKernels", path: "Sources/CKernels"),
         // Image, Box, Point and intensity windows: value types shared by the models and MedicalIO (no BLAS).
         .target(name: "Imaging"),
@@ -54,8 +55,8 @@ let package = Package(
         // Checkpoint files: torch.save zip + restricted unpickler, safetensors, StateDict, WeightSource.
         .target(name: "Checkpoint", dependencies: ["Tensor", .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
         // Layers and weight lookup by PyTorch key (WeightLoader/WeightScope).
-        .target(name: "NN", dependencies: ["Tensor", "CKernels", "Checkpoint"]),
-        .target(name: "ImageEncoder", dependencies: ["Tensor", "NN", "CKernels"]),
+        .target(name: "NN", dependencies: ["Tensor", "Checkpoint"]),
+        .target(name: "ImageEncoder", dependencies: ["Tensor", "NN"]),
         .target(name: "PromptEncoder", dependencies: ["Tensor", "NN"]),
         .target(name: "MaskDecoder", dependencies: ["Tensor", "Checkpoint", "NN"]),
         .target(name: "Preprocess", dependencies: ["Imaging", "Tensor"]),

@@ -67,6 +67,20 @@ def cpu_model():
     return platform.processor() or "unknown"
 
 
+def cpu_flags():
+    """The SIMD flags of /proc/cpuinfo that the kernels and GEMMs care about."""
+    wanted = ("avx2", "fma", "avx512f", "avx512dq", "avx512bw", "avx512vl", "avx512cd", "avx512_vnni", "avx512_bf16",
+              "avx512_fp16", "avx_vnni", "amx_bf16", "amx_int8", "amx_tile")
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("flags"):
+                have = set(line.split(":", 1)[1].split())
+                return [f for f in wanted if f in have]
+    except OSError:
+        pass
+    return []
+
+
 def setup_python(threads):
     """Benchmarks/.venv with system site packages (torch etc. if present) + onnxruntime, onnx."""
     py = os.path.join(VENV, "bin", "python")
@@ -185,7 +199,10 @@ def main():
     main_rows = sorted([r for r in rows if r["threads"] == N and not r["stage"].startswith("volume")],
                        key=lambda r: (r["model"] != "medsam", stage_order.get(r["stage"], 9), order[r["engine"]]))
     cpu = cpu_model()
-    head = (f"CPU: {cpu}, {os.cpu_count()} cores; threads = {N}; OpenBLAS sgemm 2048³ at {N} thread(s): {peak:.1f} GFLOP/s "
+    flags = cpu_flags()
+    variants = sorted({r["kernel_variant"] for r in rows if r.get("kernel_variant")})
+    head = (f"CPU: {cpu} (flags: {' '.join(flags) or 'none of avx2/avx512'}; Swift kernel variant: "
+            f"{', '.join(variants) or 'unknown'}), {os.cpu_count()} cores; threads = {N}; OpenBLAS sgemm 2048³ at {N} thread(s): {peak:.1f} GFLOP/s "
             f"(1 thread: {sgemm[1]['gflops_best']:.1f}); core {sgemm[N]['core']}; {started}")
     lines = [head, "",
              "| engine | model | stage | median s | min s | ratio to Swift | GFLOP/s | % sgemm peak | peak RSS MB |",
@@ -220,12 +237,13 @@ def main():
     for r in rows:
         o = {k: r.get(k) for k in keys}
         o.update({k: r[k] for k in ["ratio_to_swift", "pct_sgemm_peak", "runs", "slices", "load_avg_before", "load_avg_after",
-                                    "merged_from_previous_run"]
+                                    "merged_from_previous_run", "minor_faults_runs", "kernel_variant"]
                   if k in r})
         out.append(o)
     with open(os.path.join(RESULTS, "latest.json"), "w") as fh:
         json.dump(out, fh, indent=1)
-    meta = {"started": started, "cpu": cpu, "cores": os.cpu_count(), "threads": N, "sgemm": sgemm,
+    meta = {"started": started, "cpu": cpu, "cpu_flags": flags, "kernel_variants": variants,
+            "cores": os.cpu_count(), "threads": N, "sgemm": sgemm,
             "encoder_thread_scaling": scaling, "volume_linearity": linearity, "table_markdown": table,
             "gflop_per_stage": {f"{k[0]}/{k[1]}": v for k, v in GFLOP.items()}}
     with open(os.path.join(RESULTS, "latest-meta.json"), "w") as fh:

@@ -1,4 +1,3 @@
-import CKernels
 import NN
 import Tensor
 
@@ -89,7 +88,7 @@ public struct ImageEncoderViT: Sendable {
                 posEmbed.withUnsafeBufferPointer { pp in
                     for b in 0..<batch {
                         let base = xp.baseAddress! + b * per
-                        for i in 0..<per { base[i] += pp[i] }
+                        Kernels.add(base, pp.baseAddress!, into: base, count: per)
                     }
                 }
             }
@@ -246,9 +245,11 @@ public struct ViTAttention: Sendable {
         // (window, head) jobs are independent: they are spread over the threads, each job's GEMMs
         // then run single-threaded. A single job (one head) parallelises inside instead.
         Parallel.forRanges(b * heads, minimumPerThread: 1) { jobs in
-            var scratch = [Float](repeating: 0, count: scratchCount)
-            var relHBuf = [Float](repeating: 0, count: useRel ? tokens * h : 0)
-            var relWBuf = [Float](repeating: 0, count: useRel ? tokens * w : 0)
+            // Scratch from the tensor buffer pool (fully written before it is read: scores by the GEMM,
+            // relative terms by computeRelativeTerms), so repeated runs reuse resident memory.
+            var scratch = Tensor(uninitializedShape: [scratchCount])
+            var relHBuf = Tensor(uninitializedShape: [useRel ? tokens * h : 0])
+            var relWBuf = Tensor(uninitializedShape: [useRel ? tokens * w : 0])
             scratch.withUnsafeMutableBufferPointer { s in
                 relHBuf.withUnsafeMutableBufferPointer { rh in
                     relWBuf.withUnsafeMutableBufferPointer { rw in
@@ -265,8 +266,9 @@ public struct ViTAttention: Sendable {
                                     let sp = SendablePointer(scores)
                                     Parallel.forRanges(rows.count, minimumPerThread: max(1, 8192 / max(ldS, 1))) { rr in
                                         let i = rows.lowerBound + rr.lowerBound
-                                        mk_add_relpos(sp.pointer + rr.lowerBound * ldS, rr.count, ldS,
-                                                      rhp.pointer + i * h, rwp.pointer + i * w, h, w)
+                                        Kernels.addDecomposedRelativePosition(
+                                            sp.pointer + rr.lowerBound * ldS, rows: rr.count, ld: ldS,
+                                            relH: rhp.pointer + i * h, relW: rwp.pointer + i * w, kh: h, kw: w)
                                     }
                                 }
                             }
@@ -310,7 +312,7 @@ public struct ViTAttention: Sendable {
 /// `window_partition`: pads (B, H, W, C) with zeros at the bottom/right to multiples of `windowSize`
 /// and cuts it into (B·nH·nW, ws, ws, C) windows (row-major over window rows, then columns).
 /// Returns the windows and the padded size.
-public func windowPartition(_ x: Tensor, windowSize ws: Int) -> (Tensor, (Int, Int)) {
+package func windowPartition(_ x: Tensor, windowSize ws: Int) -> (Tensor, (Int, Int)) {
     let (b, h, w, c) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
     let hp = (h + ws - 1) / ws * ws, wp = (w + ws - 1) / ws * ws
     var out = Tensor(zeros: [b * (hp / ws) * (wp / ws), ws, ws, c])
@@ -324,7 +326,7 @@ public func windowPartition(_ x: Tensor, windowSize ws: Int) -> (Tensor, (Int, I
 }
 
 /// `window_unpartition`: the inverse of ``windowPartition(_:windowSize:)``, cropped to `size`.
-public func windowUnpartition(_ windows: Tensor, windowSize ws: Int, paddedSize: (Int, Int), size: (Int, Int)) -> Tensor {
+package func windowUnpartition(_ windows: Tensor, windowSize ws: Int, paddedSize: (Int, Int), size: (Int, Int)) -> Tensor {
     let (hp, wp) = paddedSize, (h, w) = size
     let c = windows.shape[3]
     let b = windows.shape[0] / ((hp / ws) * (wp / ws))

@@ -321,7 +321,7 @@ public struct TinyViTAttention: Sendable {
                     let heads = numHeads, kd = keyDim, vd = valueDim
                     // Windows × heads are independent: spread them over the threads.
                     Parallel.forRanges(b * heads, minimumPerThread: 1) { range in
-                        var scratch = [Float](repeating: 0, count: scratchCount)
+                        var scratch = Tensor(uninitializedShape: [scratchCount])   // written by the GEMM first
                         scratch.withUnsafeMutableBufferPointer { s in
                             for job in range {
                                 let bi = job / heads, head = job % heads
@@ -334,9 +334,8 @@ public struct TinyViTAttention: Sendable {
                                     scale: scale, scratch: s.baseAddress!, scratchCount: scratchCount
                                 ) { rows, scores, ldS in
                                     for r in 0..<rows.count {
-                                        let src = headBias + (rows.lowerBound + r) * n
                                         let dst = scores + r * ldS
-                                        for j in 0..<n { dst[j] += src[j] }
+                                        Kernels.add(dst, headBias + (rows.lowerBound + r) * n, into: dst, count: n)
                                     }
                                 }
                             }

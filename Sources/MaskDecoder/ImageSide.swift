@@ -1,4 +1,3 @@
-import CKernels
 import NN
 import Tensor
 
@@ -144,7 +143,7 @@ struct ImageSide {
         Parallel.forRanges(n, minimumPerThread: 512) { r in
             for row in r {
                 let s = pp.pointer + row * dim, d = pd.pointer + row * dim
-                if let bp { mk_add_rows(s, bp.pointer, d, dim) } else if s != d { d.update(from: s, count: dim) }
+                if let bp { Kernels.add(s, bp.pointer, into: d, count: dim) } else if s != d { d.update(from: s, count: dim) }
             }
         }
         outProj.weight.withUnsafeBufferPointer { w in
@@ -159,8 +158,8 @@ struct ImageSide {
                 let bq = SendablePointer(UnsafeMutablePointer(mutating: bb.baseAddress!))
                 Parallel.forRanges(n, minimumPerThread: 256) { r in
                     let off = r.lowerBound * dim
-                    mk_layernorm_rows(pd.pointer + off, pd.pointer + off, r.count, dim, wp.pointer, bq.pointer, eps)
-                    mk_add_rows(pd.pointer + off, pe.pointer + off, kp.pointer + off, r.count * dim)
+                    Kernels.layerNormRows(pd.pointer + off, pd.pointer + off, rows: r.count, columns: dim, weight: wp.pointer, bias: bq.pointer, eps: eps)
+                    Kernels.add(pd.pointer + off, pe.pointer + off, into: kp.pointer + off, count: r.count * dim)
                 }
             }
         }
@@ -187,7 +186,7 @@ func addRows(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ out: Unsafe
     let po = SendablePointer(out)
     Parallel.forRanges(rows, minimumPerThread: max(1, 16384 / max(cols, 1))) { r in
         let off = r.lowerBound * cols
-        mk_add_rows(pa.pointer + off, pb.pointer + off, po.pointer + off, r.count * cols)
+        Kernels.add(pa.pointer + off, pb.pointer + off, into: po.pointer + off, count: r.count * cols)
     }
 }
 
@@ -198,7 +197,7 @@ func transposePlanes(_ a: UnsafePointer<Float>, plus b: UnsafePointer<Float>?, i
     let pb = b.map { SendablePointer(UnsafeMutablePointer(mutating: $0)) }
     let po = SendablePointer(out)
     Parallel.forRanges(n, minimumPerThread: 256) { r in
-        mk_transpose_add(pa.pointer, pb?.pointer, po.pointer, c, n, r.lowerBound, r.upperBound)
+        Kernels.transposeAdd(pa.pointer, pb?.pointer, into: po.pointer, rows: c, columns: n, outputRows: r)
     }
 }
 

@@ -1,5 +1,4 @@
 import Checkpoint
-import CKernels
 import NN
 import Tensor
 
@@ -262,11 +261,11 @@ public struct MaskDecoder: Sendable {
                     // (w, C) · (C, s1·c1): columns ordered (subpixel, channel).
                     BLAS.sgemmSerial(m: w, n: n1, k: dim, a: kp.pointer + i * w * dim, lda: dim,
                                      b: w1.pointer, ldb: n1, c: u1, ldc: n1)
-                    mk_bias_act_rows(u1, w, n1, b1.pointer, FusedActivation.none.rawValue)
-                    mk_layernorm_rows(u1, u1, w * s1, c1, lw.pointer, lb.pointer, eps)
-                    mk_gelu(u1, w * n1)
+                    Kernels.biasActivationRows(u1, rows: w, columns: n1, bias: b1.pointer, activation: .none)
+                    Kernels.layerNormRows(u1, u1, rows: w * s1, columns: c1, weight: lw.pointer, bias: lb.pointer, eps: eps)
+                    Kernels.gelu(u1, count: w * n1)
                     BLAS.sgemmSerial(m: w * s1, n: n2, k: c1, a: u1, lda: c1, b: w2.pointer, ldb: n2, c: u2, ldc: n2)
-                    mk_bias_act_rows(u2, w * s1, n2, b2.pointer, FusedActivation.gelu.rawValue)
+                    Kernels.biasActivationRows(u2, rows: w * s1, columns: n2, bias: b2.pointer, activation: .gelu)
                     // (w·s1·s2, c2) · hyperᵀ → (w·s1·s2, M).
                     BLAS.sgemmSerial(transposeB: true, m: w * s1 * s2, n: m, k: c2, a: u2, lda: c2,
                                      b: hp.pointer, ldb: c2, c: mo, ldc: m)

@@ -1,5 +1,4 @@
 import Checkpoint
-import CKernels
 import NN
 import Tensor
 
@@ -105,8 +104,9 @@ public struct DecoderAttention: Sendable {
                 let kk = SendablePointer(UnsafeMutablePointer(mutating: kb.baseAddress!))
                 let vv = SendablePointer(UnsafeMutablePointer(mutating: vb.baseAddress!))
                 Parallel.forRanges(nq, minimumPerThread: 256) { r in
-                    mk_attention_few_keys(qq.pointer + r.lowerBound * dim, dim, kk.pointer, dim, vv.pointer, dim,
-                                          oo.pointer + r.lowerBound * dim, dim, r.count, nk, heads, d, scale)
+                    Kernels.attentionFewKeys(q: qq.pointer + r.lowerBound * dim, ldq: dim, k: kk.pointer, ldk: dim, v: vv.pointer, ldv: dim,
+                                         out: oo.pointer + r.lowerBound * dim, ldo: dim, rows: r.count, keys: nk, heads: heads,
+                                         headDim: d, scale: scale)
                 }
             }
         }

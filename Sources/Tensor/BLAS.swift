@@ -4,16 +4,17 @@ import Accelerate
 import CBLAS
 #endif
 
-/// Thin wrappers over CBLAS (OpenBLAS on Linux, Accelerate on Apple platforms).
+/// Thin wrappers over CBLAS (package-internal: raw pointers; model code outside the package uses
+/// ``Tensor/matmul(_:transposeA:transposeB:)``) (OpenBLAS on Linux, Accelerate on Apple platforms).
 ///
 /// All matrices are row-major. Leading dimensions let callers pass strided views
 /// (e.g. one head of a packed `qkv` projection) without copying.
-public enum BLAS {
+package enum BLAS {
     /// `C = alpha · op(A) · op(B) + beta · C` with `op(A)` of shape (m, k) and `op(B)` of shape (k, n).
     ///
     /// Large products are split into row (or column) blocks across ``ComputeThreads``; each block
     /// is a single-threaded BLAS call. Inside a parallel region the call runs inline.
-    public static func sgemm(
+    package static func sgemm(
         transposeA: Bool = false, transposeB: Bool = false,
         m: Int, n: Int, k: Int,
         alpha: Float = 1,
@@ -67,7 +68,7 @@ public enum BLAS {
     /// `epilogue` on the same tile (e.g. bias + GELU) while it is still in cache.
     ///
     /// - `tileColumns`: tiles are column ranges of C (else row ranges); `epilogue` receives the range.
-    public static func sgemmTiled(
+    package static func sgemmTiled(
         transposeA: Bool = false, transposeB: Bool = false,
         m: Int, n: Int, k: Int,
         a: UnsafePointer<Float>, lda: Int,
@@ -105,7 +106,7 @@ public enum BLAS {
 
     /// One single-threaded BLAS call.
     @inlinable
-    public static func sgemmSerial(
+    package static func sgemmSerial(
         transposeA: Bool = false, transposeB: Bool = false,
         m: Int, n: Int, k: Int,
         alpha: Float = 1,
@@ -128,14 +129,14 @@ public enum BLAS {
     }
 
     /// Sets the number of threads the BLAS library uses (OpenBLAS only; Accelerate manages its own).
-    public static func setThreadCount(_ n: Int) {
+    package static func setThreadCount(_ n: Int) {
         #if !canImport(Accelerate)
         openblas_set_num_threads(Int32(max(1, n)))
         #endif
     }
 
     /// The number of threads the BLAS library uses.
-    public static var threadCount: Int {
+    package static var threadCount: Int {
         #if canImport(Accelerate)
         return 1
         #else

@@ -85,11 +85,12 @@ let parallelRegionKey: pthread_key_t = {
     return key
 }()
 
-/// A pointer that may be captured by concurrent loops writing disjoint elements.
-public struct SendablePointer<T>: @unchecked Sendable {
-    public let pointer: UnsafeMutablePointer<T>
-    @inlinable public init(_ p: UnsafeMutablePointer<T>) { pointer = p }
-    @inlinable public subscript(i: Int) -> T {
+/// A pointer that may be captured by concurrent loops writing disjoint elements (package-internal).
+@usableFromInline
+package struct SendablePointer<T>: @unchecked Sendable {
+    @usableFromInline package let pointer: UnsafeMutablePointer<T>
+    @inlinable package init(_ p: UnsafeMutablePointer<T>) { pointer = p }
+    @inlinable package subscript(i: Int) -> T {
         get { pointer[i] }
         nonmutating set { pointer[i] = newValue }
     }

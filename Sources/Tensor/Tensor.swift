@@ -1,54 +1,50 @@
 /// Reference-counted, 64-byte aligned Float32 buffer behind a ``Tensor``.
 ///
 /// The buffer is owned by this object and freed in `deinit`; tensors share it
-/// (cheap reshape) and copy it on write when it is not uniquely referenced.
-public final class TensorStorage: @unchecked Sendable {
+/// (cheap reshape) and copy it on write when it is not uniquely referenced. Its memory is reachable
+/// only inside the package (writing through a shared storage would break copy on write); use
+/// ``Tensor/withUnsafeMutableBufferPointer(_:)``, which copies first when the storage is shared.
+///
+/// Buffers of at least ``TensorMemory/pooledThreshold`` bytes come from the package's buffer cache
+/// (``TensorMemory``): mapped from the kernel, reused by later tensors of the same size class, and
+/// returned to the system on ``TensorMemory/trim()`` or when idle.
+@usableFromInline
+package final class TensorStorage: @unchecked Sendable {
     /// Start of the buffer.
-    public let pointer: UnsafeMutablePointer<Float>
+    @usableFromInline package let pointer: UnsafeMutablePointer<Float>
     /// Number of elements in the buffer.
-    public let count: Int
+    @usableFromInline package let count: Int
 
-    /// Whether the buffer was mapped directly (large buffers) rather than taken from malloc.
-    let mapped: Bool
-
-    /// Buffers of at least this many bytes are mapped from the kernel and unmapped when freed, so
-    /// resident memory returns to the system after every op (glibc would keep large freed blocks in
-    /// its arenas once its dynamic mmap threshold has grown, and resident memory then climbs with the
-    /// number of results an app keeps, although nothing leaks).
-    public static let mappedThreshold = 1 << 20
+    /// The size class of a pooled buffer (0: taken from malloc).
+    let pooledBytes: Int
 
     /// Allocates `count` uninitialised elements.
-    public init(uninitializedCount count: Int) {
+    package init(uninitializedCount count: Int) {
         precondition(count >= 0, "negative element count")
         self.count = count
         let (bytes, overflow) = max(count, 1).multipliedReportingOverflow(by: MemoryLayout<Float>.stride)
         precondition(!overflow, "tensor of \(count) elements is too large")
-        #if canImport(Glibc)
-        if bytes >= TensorStorage.mappedThreshold,
-           let p = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), p != MAP_FAILED {
+        if bytes >= TensorMemory.pooledThreshold, let (p, cls) = BufferPool.shared.allocate(bytes: bytes) {
             self.pointer = p.bindMemory(to: Float.self, capacity: max(count, 1))
-            self.mapped = true
+            self.pooledBytes = cls
             return
         }
-        #endif
         let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
         self.pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
-        self.mapped = false
+        self.pooledBytes = 0
     }
 
     /// Allocates `count` elements set to `value`.
-    public convenience init(count: Int, repeating value: Float) {
+    package convenience init(count: Int, repeating value: Float) {
         self.init(uninitializedCount: count)
         pointer.initialize(repeating: value, count: count)
     }
 
     deinit {
-        #if canImport(Glibc)
-        if mapped {
-            munmap(UnsafeMutableRawPointer(pointer), max(count, 1) * MemoryLayout<Float>.stride)
+        if pooledBytes > 0 {
+            BufferPool.shared.release(UnsafeMutableRawPointer(pointer), classBytes: pooledBytes)
             return
         }
-        #endif
         UnsafeMutableRawPointer(pointer).deallocate()
     }
 
@@ -73,7 +69,7 @@ public final class TensorStorage: @unchecked Sendable {
 public struct Tensor: Sendable {
     /// The dimensions, outermost first.
     public private(set) var shape: [Int]
-    @usableFromInline var storage: TensorStorage
+    @usableFromInline package var storage: TensorStorage
 
     /// A tensor of the given shape filled with `value`.
     public init(shape: [Int], repeating value: Float) {
@@ -104,7 +100,7 @@ public struct Tensor: Sendable {
     }
 
     /// Wraps existing storage (shared, not copied).
-    public init(shape: [Int], storage: TensorStorage) {
+    package init(shape: [Int], storage: TensorStorage) {
         precondition(shape.reduce(1, *) == storage.count, "shape \(shape) does not match storage of \(storage.count)")
         self.shape = shape
         self.storage = storage
@@ -186,6 +182,3 @@ extension Tensor: CustomStringConvertible {
 }
 
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif

@@ -97,10 +97,10 @@ final class KernelTests: XCTestCase {
     }
 }
 
-/// Large buffers are mapped from the kernel; they behave like any other storage.
+/// Large buffers come from the buffer pool; they behave like any other storage.
 final class StorageTests: XCTestCase {
     func testLargeStorageIsZeroFilledCopyOnWriteAndReleased() {
-        let n = TensorStorage.mappedThreshold / 4 * 3          // 3 MB: mapped
+        let n = TensorMemory.pooledThreshold / 4 * 3          // 3 MB: pooled
         var a = Tensor(zeros: [n])
         XCTAssertEqual(a.maxAbs, 0)
         let b = a                                               // shares storage

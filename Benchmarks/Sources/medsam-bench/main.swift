@@ -2,6 +2,7 @@
 // one JSON object per line (engine, model, stage, threads, seconds, peak RSS).
 //
 //   medsam-bench --model medsam|lite [--threads N] [--repeats R] [--stages encoder,decoder,pipeline,boxes10,volume]
+//                [--pool-limit-mb M]   (tensor buffer cache bound; 0 disables reuse, for before/after runs)
 import Dispatch
 import Foundation
 import MedSAM
@@ -19,6 +20,8 @@ while let a = args.next() {
     case "--threads": threads = Int(args.next() ?? "") ?? threads
     case "--repeats": repeats = Int(args.next() ?? "") ?? repeats
     case "--stages": stages = (args.next() ?? "").split(separator: ",").map(String.init)
+    case "--pool-limit-mb":   // TensorMemory cache bound; 0 = no reuse (every large buffer mapped and unmapped)
+        TensorMemory.setCacheLimit((Int(args.next() ?? "") ?? 512) << 20)
     case "--volume-slices": volumeSlices = (args.next() ?? "").split(separator: ",").compactMap { Int($0) }
     default:
         FileHandle.standardError.write("unknown argument \(a)\n".data(using: .utf8)!)
@@ -29,12 +32,24 @@ ComputeThreads.set(threads)
 
 func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) * 1e-9 }
 
+/// Minor page faults of this process so far (getrusage): a run that reuses resident memory adds ~0.
+func minorFaults() -> Int {
+    var u = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &u)
+    return Int(u.ru_minflt)
+}
+
+/// Minor faults of each timed run of the last `time` call.
+nonisolated(unsafe) var lastFaults: [Int] = []
+
 @MainActor func emit(_ stage: String, _ times: [Double], extra: [String: Any] = [:]) {
     let sorted = times.sorted()
     let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
     var o: [String: Any] = ["engine": "swift", "model": model == .medSAM ? "medsam" : "lite", "stage": stage,
                             "threads": threads, "seconds_median": median, "seconds_min": sorted[0],
-                            "runs": times, "peak_rss_mb": BenchInputs.peakRSSMiB()]
+                            "runs": times, "peak_rss_mb": BenchInputs.peakRSSMiB(),
+                            "minor_faults_runs": lastFaults, "kernel_variant": KernelVariant.best.description,
+                            "pool_limit_mb": TensorMemory.cacheLimit >> 20]
     for (k, v) in extra { o[k] = v }
     let data = try! JSONSerialization.data(withJSONObject: o, options: [.sortedKeys])
     FileHandle.standardOutput.write(data + Data("\n".utf8))
@@ -43,10 +58,13 @@ func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) * 1e-9 }
 func time(_ n: Int, warmup: Int = 0, _ body: () throws -> Void) rethrows -> [Double] {
     for _ in 0..<warmup { try body() }
     var out: [Double] = []
+    lastFaults = []
     for _ in 0..<n {
+        let f0 = minorFaults()
         let t0 = now()
         try body()
         out.append(now() - t0)
+        lastFaults.append(minorFaults() - f0)
     }
     return out
 }

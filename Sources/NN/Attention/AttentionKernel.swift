@@ -8,15 +8,15 @@ import Tensor
 ///
 /// All matrices are row-major with explicit leading dimensions, so one head of a packed
 /// `qkv` projection (columns `h·d ..< (h+1)·d`) is passed without copying.
-public struct AttentionKernel {
+package struct AttentionKernel {
     /// Adds terms to `scores[r - rows.lowerBound][j]` (row stride `ld`) for the query rows `rows`.
-    public typealias ScoreModifier = (_ rows: Range<Int>, _ scores: UnsafeMutablePointer<Float>, _ ld: Int) -> Void
+    package typealias ScoreModifier = (_ rows: Range<Int>, _ scores: UnsafeMutablePointer<Float>, _ ld: Int) -> Void
 
     /// Largest number of score elements one chunk holds (4 M floats = 16 MB).
-    public static let maxChunkElements = 1 << 22
+    package static let maxChunkElements = 1 << 22
 
     /// Runs attention for one head.
-    public static func run(
+    package static func run(
         queries nq: Int, keys nk: Int, qkDim: Int, vDim: Int,
         q: UnsafePointer<Float>, ldq: Int,
         k: UnsafePointer<Float>, ldk: Int,
@@ -36,7 +36,7 @@ public struct AttentionKernel {
             modifier?(r0..<r1, scratch, nk)
             let s = SendablePointer(scratch)
             Parallel.forRanges(m, minimumPerThread: max(1, 16384 / max(nk, 1))) { rr in
-                for r in rr { softmaxRow(s.pointer + r * nk, nk) }
+                Kernels.softmaxRows(s.pointer + rr.lowerBound * nk, rows: rr.count, columns: nk, stride: nk)
             }
             BLAS.sgemm(m: m, n: vDim, k: nk, a: scratch, lda: nk, b: v, ldb: ldv,
                        c: out + r0 * ldo, ldc: ldo)
@@ -45,7 +45,7 @@ public struct AttentionKernel {
     }
 
     /// Scratch size (in floats) for attention over `nq × nk` scores.
-    public static func scratchCount(queries nq: Int, keys nk: Int) -> Int {
+    package static func scratchCount(queries nq: Int, keys nk: Int) -> Int {
         min(nq * nk, max(nk, maxChunkElements))
     }
 }

@@ -1,4 +1,3 @@
-import CKernels
 import Tensor
 
 /// `nn.Linear`: `y = x·Wᵀ + b` over the last dimension.
@@ -44,7 +43,8 @@ public struct Linear: Sendable {
                     BLAS.sgemmTiled(transposeB: true, m: rows, n: n, k: inFeatures, a: xp.baseAddress!, lda: inFeatures,
                                     b: w.baseAddress!, ldb: inFeatures, c: op.baseAddress!, ldc: n,
                                     tileColumns: false, tileSize: max(16, (1 << 17) / max(n, 1)) / 16 * 16) { r in
-                        mk_bias_act_rows(o.pointer + r.lowerBound * n, r.count, n, bp?.pointer, activation.rawValue)
+                        Kernels.biasActivationRows(o.pointer + r.lowerBound * n, rows: r.count, columns: n,
+                                                   bias: bp.map { UnsafePointer($0.pointer) }, activation: activation)
                     }
                 }
             }
@@ -67,7 +67,7 @@ public struct Linear: Sendable {
 
     /// Applies the layer to `rows` rows read with stride `ldx`, writing rows with stride `ldo`
     /// (lets callers work on column blocks without copies).
-    public func apply(rows: Int, x: UnsafePointer<Float>, ldx: Int, out: UnsafeMutablePointer<Float>, ldo: Int) {
+    package func apply(rows: Int, x: UnsafePointer<Float>, ldx: Int, out: UnsafeMutablePointer<Float>, ldo: Int) {
         let n = outFeatures
         var beta: Float = 0
         if let bias {

@@ -1,4 +1,3 @@
-import CKernels
 /// 2-D convolutions on NCHW tensors (PyTorch layouts and semantics).
 extension Tensor {
     /// `F.conv2d(self, weight, bias, stride, padding, groups=groups)`.
@@ -30,7 +29,8 @@ extension Tensor {
         let kdim = cinG * kh * kw
         let pixels = oh * ow
         let direct = kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0
-        var columns = direct ? nil : [Float](repeating: 0, count: kdim * pixels)
+        // im2col writes every column entry (zeros for padding), so pooled uninitialised memory serves.
+        var columns = direct ? nil : Tensor(uninitializedShape: [kdim * pixels])
         var fused = false
         withUnsafeBufferPointer { x in
             weight.withUnsafeBufferPointer { wt in
@@ -44,17 +44,14 @@ extension Tensor {
                                 // 1×1 conv: GEMM in pixel tiles, bias + activation on each tile while cached.
                                 let bp = bias.map { SendablePointer($0.storage.pointer + g * coutG) }
                                 let opg = SendablePointer(og)
-                                let act = activation.rawValue
+                                let act = activation
                                 BLAS.sgemmTiled(m: coutG, n: pixels, k: kdim, a: wg, lda: kdim, b: xin, ldb: pixels,
                                                 c: og, ldc: pixels, tileColumns: true,
                                                 tileSize: max(64, (1 << 18) / max(coutG, 1)) / 16 * 16) { cols in
                                     for ch in 0..<coutG {
-                                        let v = bp.map { $0.pointer + ch }
-                                        if let v {
-                                            mk_bias_act_planes(opg.pointer + ch * pixels + cols.lowerBound, 1, cols.count, v, act)
-                                        } else {
-                                            mk_bias_act_planes(opg.pointer + ch * pixels + cols.lowerBound, 1, cols.count, nil, act)
-                                        }
+                                        Kernels.biasActivationPlanes(opg.pointer + ch * pixels + cols.lowerBound, channels: 1,
+                                                                     plane: cols.count, bias: bp.map { UnsafePointer($0.pointer + ch) },
+                                                                     activation: act)
                                     }
                                 }
                                 fused = true
@@ -98,10 +95,12 @@ extension Tensor {
                     Parallel.forRanges(n * c, minimumPerThread: 1) { r in
                         for plane in r {
                             let ch = plane % c
-                            mk_depthwise_plane(px.pointer + plane * h * w, po.pointer + plane * oh * ow, h, w,
-                                               pw8.pointer + ch * kh * kw, kh, sh, ph, biasValues?[ch] ?? 0, oh, ow)
+                            Kernels.depthwisePlane(px.pointer + plane * h * w, po.pointer + plane * oh * ow, height: h, width: w,
+                                                   kernel: pw8.pointer + ch * kh * kw, kernelSize: kh, stride: sh, padding: ph,
+                                                   bias: biasValues?[ch] ?? 0, outHeight: oh, outWidth: ow)
                             if activation != .none {
-                                mk_bias_act_planes(po.pointer + plane * oh * ow, 1, oh * ow, nil, activation.rawValue)
+                                Kernels.biasActivationPlanes(po.pointer + plane * oh * ow, channels: 1, plane: oh * ow,
+                                                             bias: nil, activation: activation)
                             }
                         }
                     }
@@ -122,7 +121,7 @@ extension Tensor {
         let pixels = h * w
         let kk = cout * kh * kw
         var out = Tensor(uninitializedShape: [n, cout, h * kh, w * kw])
-        var tmp = [Float](repeating: 0, count: kk * pixels)
+        var tmp = Tensor(uninitializedShape: [kk * pixels])   // fully written by the GEMM
         let biasValues = bias?.scalars
         withUnsafeBufferPointer { x in
             weight.withUnsafeBufferPointer { wt in
@@ -217,7 +216,8 @@ extension Tensor {
             let p = SendablePointer(buf.baseAddress!)
             Parallel.forRanges(n * c, minimumPerThread: max(1, 16384 / max(plane, 1))) { r in
                 for i in r {
-                    mk_bias_act_planes(p.pointer + i * plane, 1, plane, b.map { $0.pointer + i % c }, activation.rawValue)
+                    Kernels.biasActivationPlanes(p.pointer + i * plane, channels: 1, plane: plane,
+                                                 bias: b.map { UnsafePointer($0.pointer + i % c) }, activation: activation)
                 }
             }
         }
@@ -233,7 +233,8 @@ extension Tensor {
         withUnsafeMutableBufferPointer { buf in
             let p = SendablePointer(buf.baseAddress!)
             Parallel.forRanges(rows, minimumPerThread: max(1, 16384 / max(cols, 1))) { r in
-                mk_bias_act_rows(p.pointer + r.lowerBound * cols, r.count, cols, b?.pointer, activation.rawValue)
+                Kernels.biasActivationRows(p.pointer + r.lowerBound * cols, rows: r.count, columns: cols,
+                                           bias: b.map { UnsafePointer($0.pointer) }, activation: activation)
             }
         }
         withExtendedLifetime(bias) {}
@@ -254,8 +255,9 @@ extension Tensor {
                 Parallel.forRanges(n * h, minimumPerThread: max(1, 4096 / max(w * c, 1))) { r in
                     for row in r {
                         let img = row / h, y = row % h
-                        mk_depthwise3x3_nhwc(px.pointer + img * h * w * c, po.pointer + img * h * w * c, h, w, c,
-                                             k.pointer, b.pointer, y, y + 1)
+                        Kernels.depthwise3x3ChannelsLast(px.pointer + img * h * w * c, po.pointer + img * h * w * c,
+                                                         height: h, width: w, channels: c, taps: k.pointer, bias: b.pointer,
+                                                         rows: y..<(y + 1))
                     }
                 }
             }

@@ -1,4 +1,3 @@
-import CKernels
 import Foundation
 
 /// Elementwise math. In-place variants (`mutating`) avoid allocations on the hot path.
@@ -29,7 +28,7 @@ extension Tensor {
         withUnsafeMutableBufferPointer { buf in
             let p = SendablePointer(buf.baseAddress!)
             Parallel.forRanges(n, minimumPerThread: 1 << 14) { r in
-                mk_gelu(p.pointer + r.lowerBound, r.count)
+                Kernels.gelu(p.pointer + r.lowerBound, count: r.count)
             }
         }
     }
@@ -43,7 +42,7 @@ extension Tensor {
         withUnsafeMutableBufferPointer { buf in
             let p = SendablePointer(buf.baseAddress!)
             Parallel.forRanges(n, minimumPerThread: 1 << 14) { r in
-                mk_sigmoid(p.pointer + r.lowerBound, r.count)
+                Kernels.sigmoid(p.pointer + r.lowerBound, count: r.count)
             }
         }
     }
@@ -62,7 +61,7 @@ extension Tensor {
         withUnsafeMutableBufferPointer { buf in
             let p = SendablePointer(buf.baseAddress!)
             Parallel.forRanges(rows, minimumPerThread: max(1, 8192 / max(cols, 1))) { r in
-                softmaxRows(p.pointer + r.lowerBound * cols, rows: r.count, columns: cols, stride: cols)
+                Kernels.softmaxRows(p.pointer + r.lowerBound * cols, rows: r.count, columns: cols, stride: cols)
             }
         }
     }
@@ -106,39 +105,6 @@ extension Tensor {
         }
     }
 
-    /// Adds `row` (length = last dimension) to every row, in place (bias add).
-    public mutating func addRowVector(_ row: Tensor) {
-        let cols = shape.last ?? 1
-        precondition(row.count == cols, "row of \(row.count) for last dim \(cols)")
-        let rows = cols == 0 ? 0 : count / cols
-        row.withUnsafeBufferPointer { b in
-            withUnsafeMutableBufferPointer { a in
-                for r in 0..<rows {
-                    let base = a.baseAddress! + r * cols
-                    for j in 0..<cols { base[j] += b[j] }
-                }
-            }
-        }
-    }
-
-    /// Adds `perChannel[c]` to every element of channel `c` of an (N, C, ...) tensor, in place.
-    public mutating func addChannelVector(_ perChannel: Tensor) {
-        precondition(rank >= 2 && shape[1] == perChannel.count, "channel vector of \(perChannel.count) for \(shape)")
-        let n = shape[0], c = shape[1]
-        let plane = count / max(n * c, 1)
-        perChannel.withUnsafeBufferPointer { b in
-            withUnsafeMutableBufferPointer { a in
-                for i in 0..<n {
-                    for ch in 0..<c {
-                        let base = a.baseAddress! + (i * c + ch) * plane
-                        let v = b[ch]
-                        for j in 0..<plane { base[j] += v }
-                    }
-                }
-            }
-        }
-    }
-
     /// The largest absolute element (0 for an empty tensor).
     public var maxAbs: Float { withUnsafeBufferPointer { $0.reduce(0) { max($0, abs($1)) } } }
 
@@ -147,17 +113,4 @@ extension Tensor {
 
     /// Sum of all elements (accumulated in Double).
     public var sum: Double { withUnsafeBufferPointer { $0.reduce(0.0) { $0 + Double($1) } } }
-}
-
-/// Numerically stable softmax of one contiguous row, in place.
-@inlinable
-public func softmaxRow(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
-    softmaxRows(p, rows: 1, columns: n, stride: n)
-}
-
-/// Softmax of `rows` rows (row stride `stride`), in place; vectorised.
-@inlinable
-public func softmaxRows(_ p: UnsafeMutablePointer<Float>, rows: Int, columns: Int, stride: Int) {
-    if rows == 0 || columns == 0 { return }
-    mk_softmax_rows(p, rows, columns, stride)
 }

@@ -1,4 +1,3 @@
-import CKernels
 import Foundation
 
 /// Normalisations (PyTorch semantics: biased variance, eps inside the square root).
@@ -20,8 +19,9 @@ extension Tensor {
                 let pw = wv.map { SendablePointer($0) }
                 let pb = bv.map { SendablePointer($0) }
                 Parallel.forRanges(rows, minimumPerThread: max(1, 16384 / max(cols, 1))) { r in
-                    mk_layernorm_rows(px.pointer + r.lowerBound * cols, po.pointer + r.lowerBound * cols, r.count, cols,
-                                      pw?.pointer, pb?.pointer, eps)
+                    Kernels.layerNormRows(px.pointer + r.lowerBound * cols, po.pointer + r.lowerBound * cols,
+                                          rows: r.count, columns: cols, weight: pw.map { UnsafePointer($0.pointer) },
+                                          bias: pb.map { UnsafePointer($0.pointer) }, eps: eps)
                 }
             }
         }

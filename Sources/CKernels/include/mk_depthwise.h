@@ -1,0 +1,26 @@
+#ifndef MEDSAM_MK_DEPTHWISE_H
+#define MEDSAM_MK_DEPTHWISE_H
+// Depthwise 2-D convolutions (one filter per channel), zero padding.
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// One plane (h×w) with a k×k kernel, stride s, zero padding p, plus bias: out is oh×ow.
+void mk_depthwise_plane(const float *x, float *out, ptrdiff_t h, ptrdiff_t w, const float *kernel,
+                        ptrdiff_t k, ptrdiff_t s, ptrdiff_t p, float bias, ptrdiff_t oh, ptrdiff_t ow);
+void mk_depthwise_plane_v(int variant, const float *x, float *out, ptrdiff_t h, ptrdiff_t w, const float *kernel,
+                          ptrdiff_t k, ptrdiff_t s, ptrdiff_t p, float bias, ptrdiff_t oh, ptrdiff_t ow);
+
+/// Channels-last 3×3, stride 1, zero padding 1: x and out are (h, w, c); `kernel` is transposed to
+/// (3·3, c) (taps contiguous over channels); rows [row_begin, row_end) of out = conv + bias.
+void mk_depthwise3x3_nhwc(const float *x, float *out, ptrdiff_t h, ptrdiff_t w, ptrdiff_t c,
+                          const float *kernel, const float *bias, ptrdiff_t row_begin, ptrdiff_t row_end);
+void mk_depthwise3x3_nhwc_v(int variant, const float *x, float *out, ptrdiff_t h, ptrdiff_t w, ptrdiff_t c,
+                            const float *kernel, const float *bias, ptrdiff_t row_begin, ptrdiff_t row_end);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,80 @@
+// Row softmax (see include/mk_softmax.h).
+#include "mk_internal.h"
+
+static void softmax_portable(float *x, ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t ld) {
+    for (ptrdiff_t r = 0; r < rows; r++) {
+        float *p = x + r * ld;
+        float m = -INFINITY;
+        for (ptrdiff_t j = 0; j < cols; j++) m = p[j] > m ? p[j] : m;
+        float s = 0;
+        for (ptrdiff_t j = 0; j < cols; j++) { p[j] = expf(p[j] - m); s += p[j]; }
+        float inv = 1.0f / s;
+        for (ptrdiff_t j = 0; j < cols; j++) p[j] *= inv;
+    }
+}
+
+#ifdef MK_X86
+MK_AVX2 static void softmax_avx2(float *x, ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t ld) {
+    for (ptrdiff_t r = 0; r < rows; r++) {
+        float *p = x + r * ld;
+        ptrdiff_t j = 0;
+        __m256 vm = _mm256_set1_ps(-INFINITY);
+        for (; j + 8 <= cols; j += 8) vm = _mm256_max_ps(vm, _mm256_loadu_ps(p + j));
+        float m = mk_hmax256(vm);
+        for (; j < cols; j++) m = p[j] > m ? p[j] : m;
+        __m256 vmax = _mm256_set1_ps(m), vs = _mm256_setzero_ps();
+        j = 0;
+        for (; j + 8 <= cols; j += 8) {
+            __m256 e = mk_exp256(_mm256_sub_ps(_mm256_loadu_ps(p + j), vmax));
+            _mm256_storeu_ps(p + j, e);
+            vs = _mm256_add_ps(vs, e);
+        }
+        float s = mk_hsum256(vs);
+        for (; j < cols; j++) { p[j] = expf(p[j] - m); s += p[j]; }
+        float inv = 1.0f / s;
+        __m256 vinv = _mm256_set1_ps(inv);
+        j = 0;
+        for (; j + 8 <= cols; j += 8) _mm256_storeu_ps(p + j, _mm256_mul_ps(_mm256_loadu_ps(p + j), vinv));
+        for (; j < cols; j++) p[j] *= inv;
+    }
+}
+
+MK_AVX512 static void softmax_avx512(float *x, ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t ld) {
+    const __m512 ninf = _mm512_set1_ps(-INFINITY);
+    for (ptrdiff_t r = 0; r < rows; r++) {
+        float *p = x + r * ld;
+        __m512 vm = ninf;
+        for (ptrdiff_t j = 0; j < cols; j += 16) {
+            __mmask16 m = cols - j >= 16 ? (__mmask16)0xFFFF : mk_tail16(cols - j);
+            vm = _mm512_max_ps(vm, _mm512_mask_loadu_ps(ninf, m, p + j));
+        }
+        __m512 vmax = _mm512_set1_ps(_mm512_reduce_max_ps(vm)), vs = _mm512_setzero_ps();
+        for (ptrdiff_t j = 0; j < cols; j += 16) {
+            __mmask16 m = cols - j >= 16 ? (__mmask16)0xFFFF : mk_tail16(cols - j);
+            __m512 e = mk_exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, p + j), vmax));
+            _mm512_mask_storeu_ps(p + j, m, e);
+            vs = _mm512_mask_add_ps(vs, m, vs, e);
+        }
+        __m512 vinv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(vs));
+        for (ptrdiff_t j = 0; j < cols; j += 16) {
+            __mmask16 m = cols - j >= 16 ? (__mmask16)0xFFFF : mk_tail16(cols - j);
+            _mm512_mask_storeu_ps(p + j, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, p + j), vinv));
+        }
+    }
+}
+#endif
+
+void mk_softmax_rows_v(int variant, float *x, ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t ld) {
+    if (rows <= 0 || cols <= 0) return;
+    switch (mk_resolve_variant(variant)) {
+#ifdef MK_X86
+    case MK_VARIANT_AVX512: softmax_avx512(x, rows, cols, ld); return;
+    case MK_VARIANT_AVX2: softmax_avx2(x, rows, cols, ld); return;
+#endif
+    default: softmax_portable(x, rows, cols, ld);
+    }
+}
+
+void mk_softmax_rows(float *x, ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t ld) {
+    mk_softmax_rows_v(MK_VARIANT_AUTO, x, rows, cols, ld);
+}

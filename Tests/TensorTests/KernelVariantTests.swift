@@ -1,0 +1,258 @@
+import Foundation
+@testable import Tensor
+import XCTest
+
+/// Every variant of every C kernel (portable, AVX2+FMA, AVX-512F), each run explicitly, against the same
+/// double-precision references (hand-written formulas). A variant this CPU cannot run is reported loudly.
+final class KernelVariantTests: XCTestCase {
+    /// The variants this machine runs; prints the ones it cannot (they are not tested here).
+    func runnableVariants(file: StaticString = #filePath, line: UInt = #line) -> [KernelVariant] {
+        var out: [KernelVariant] = []
+        for v in KernelVariant.allCases {
+            if v.isSupported {
+                XCTAssertEqual(Kernels.resolved(v), v, "a supported variant must run as itself", file: file, line: line)
+                out.append(v)
+            } else {
+                print("[KernelVariantTests] NOT TESTED: variant \(v) — this CPU lacks its instructions "
+                      + "(run the tests on a machine that has them)")
+                XCTAssertNotEqual(Kernels.resolved(v), v, "an unsupported variant must fall back", file: file, line: line)
+            }
+        }
+        return out
+    }
+
+    var rng = SystemRandomNumberGenerator()
+    func random(_ n: Int, _ range: ClosedRange<Float> = -4...4) -> [Float] {
+        (0..<n).map { _ in Float.random(in: range, using: &rng) }
+    }
+
+    func gelu(_ x: Double) -> Double { 0.5 * x * (1 + erf(x / 2.0.squareRoot())) }
+
+    func testBestVariantIsRunnable() {
+        XCTAssertTrue(KernelVariant.best.isSupported)
+        XCTAssertTrue(KernelVariant.portable.isSupported)
+        print("[KernelVariantTests] best kernel variant on this CPU: \(KernelVariant.best)")
+    }
+
+    func testGELUAndSigmoidEveryVariant() {
+        // Lengths around the vector widths (8, 16, 32) exercise the tails.
+        let lengths = [1, 7, 8, 15, 16, 17, 31, 33, 1000]
+        for v in runnableVariants() {
+            for n in lengths {
+                let xs = random(n, -12...12)
+                var g = xs, s = xs
+                g.withUnsafeMutableBufferPointer { Kernels.gelu($0.baseAddress!, count: n, variant: v) }
+                s.withUnsafeMutableBufferPointer { Kernels.sigmoid($0.baseAddress!, count: n, variant: v) }
+                for i in 0..<n {
+                    let x = Double(xs[i])
+                    XCTAssertEqual(Double(g[i]), gelu(x), accuracy: 1e-6 * max(1, abs(x)), "GELU \(v) n=\(n) x=\(x)")
+                    XCTAssertEqual(Double(s[i]), 1 / (1 + Foundation.exp(-x)), accuracy: 1e-6, "sigmoid \(v) n=\(n)")
+                }
+            }
+        }
+    }
+
+    func testSoftmaxEveryVariant() {
+        for v in runnableVariants() {
+            for cols in [1, 5, 8, 16, 17, 33, 196] {
+                let rows = 3, ld = cols + 3
+                var xs = random(rows * ld, -30...30)
+                let original = xs
+                xs.withUnsafeMutableBufferPointer {
+                    Kernels.softmaxRows($0.baseAddress!, rows: rows, columns: cols, stride: ld, variant: v)
+                }
+                for r in 0..<rows {
+                    let row = (0..<cols).map { Double(original[r * ld + $0]) }
+                    let m = row.max()!
+                    let e = row.map { Foundation.exp($0 - m) }
+                    let sum = e.reduce(0, +)
+                    for j in 0..<cols { XCTAssertEqual(Double(xs[r * ld + j]), e[j] / sum, accuracy: 1e-6, "softmax \(v) cols=\(cols)") }
+                    for j in cols..<ld { XCTAssertEqual(xs[r * ld + j], original[r * ld + j], "softmax \(v) wrote past the row") }
+                }
+            }
+        }
+    }
+
+    func testLayerNormEveryVariant() {
+        for v in runnableVariants() {
+            for cols in [3, 8, 16, 17, 40, 256] {
+                let rows = 4
+                let xs = random(rows * cols, -3...5), w = random(cols, 0.5...1.5), b = random(cols, -0.2...0.2)
+                var y = [Float](repeating: .nan, count: rows * cols), yPlain = y
+                xs.withUnsafeBufferPointer { x in w.withUnsafeBufferPointer { wp in b.withUnsafeBufferPointer { bp in
+                    y.withUnsafeMutableBufferPointer {
+                        Kernels.layerNormRows(x.baseAddress!, $0.baseAddress!, rows: rows, columns: cols,
+                                              weight: wp.baseAddress!, bias: bp.baseAddress!, eps: 1e-6, variant: v)
+                    }
+                    yPlain.withUnsafeMutableBufferPointer {
+                        Kernels.layerNormRows(x.baseAddress!, $0.baseAddress!, rows: rows, columns: cols,
+                                              weight: nil, bias: nil, eps: 1e-6, variant: v)
+                    }
+                } } }
+                for r in 0..<rows {
+                    let row = (0..<cols).map { Double(xs[r * cols + $0]) }
+                    let mean = row.reduce(0, +) / Double(cols)
+                    let variance = row.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(cols)
+                    for j in 0..<cols {
+                        let n = (row[j] - mean) / (variance + 1e-6).squareRoot()
+                        XCTAssertEqual(Double(y[r * cols + j]), n * Double(w[j]) + Double(b[j]), accuracy: 1e-5, "LN \(v) cols=\(cols)")
+                        XCTAssertEqual(Double(yPlain[r * cols + j]), n, accuracy: 1e-5, "LN (no affine) \(v) cols=\(cols)")
+                    }
+                }
+            }
+        }
+    }
+
+    func testBiasActivationEveryVariant() {
+        for v in runnableVariants() {
+            for (rows, cols) in [(3, 5), (2, 16), (4, 37), (1, 64)] {
+                let xs = random(rows * cols), bias = random(cols, -1...1), planeBias = random(rows, -1...1)
+                for act in [FusedActivation.none, .gelu, .relu] {
+                    func f(_ x: Double) -> Double { act == .gelu ? gelu(x) : act == .relu ? max(0, x) : x }
+                    var r = xs, p = xs, noBias = xs
+                    bias.withUnsafeBufferPointer { b in
+                        r.withUnsafeMutableBufferPointer {
+                            Kernels.biasActivationRows($0.baseAddress!, rows: rows, columns: cols, bias: b.baseAddress!,
+                                                       activation: act, variant: v)
+                        }
+                    }
+                    planeBias.withUnsafeBufferPointer { b in
+                        p.withUnsafeMutableBufferPointer {
+                            Kernels.biasActivationPlanes($0.baseAddress!, channels: rows, plane: cols, bias: b.baseAddress!,
+                                                         activation: act, variant: v)
+                        }
+                    }
+                    noBias.withUnsafeMutableBufferPointer {
+                        Kernels.biasActivationRows($0.baseAddress!, rows: rows, columns: cols, bias: nil, activation: act, variant: v)
+                    }
+                    for i in 0..<rows { for j in 0..<cols {
+                        let x = Double(xs[i * cols + j])
+                        XCTAssertEqual(Double(r[i * cols + j]), f(x + Double(bias[j])), accuracy: 1e-5, "rows \(v) \(act)")
+                        XCTAssertEqual(Double(p[i * cols + j]), f(x + Double(planeBias[i])), accuracy: 1e-5, "planes \(v) \(act)")
+                        XCTAssertEqual(Double(noBias[i * cols + j]), f(x), accuracy: 1e-5, "no bias \(v) \(act)")
+                    } }
+                }
+            }
+        }
+    }
+
+    func testDepthwisePlaneEveryVariant() {
+        for v in runnableVariants() {
+            for (h, w, k, s) in [(5, 3, 3, 1), (9, 17, 3, 1), (13, 40, 5, 1), (8, 21, 7, 1), (13, 11, 3, 2), (1, 1, 3, 1)] {
+                let p = k / 2
+                let x = random(h * w, -1...1), kernel = random(k * k, -1...1)
+                let oh = (h + 2 * p - k) / s + 1, ow = (w + 2 * p - k) / s + 1
+                var out = [Float](repeating: .nan, count: oh * ow)
+                x.withUnsafeBufferPointer { xp in kernel.withUnsafeBufferPointer { kp in out.withUnsafeMutableBufferPointer { op in
+                    Kernels.depthwisePlane(xp.baseAddress!, op.baseAddress!, height: h, width: w, kernel: kp.baseAddress!,
+                                           kernelSize: k, stride: s, padding: p, bias: 0.25, outHeight: oh, outWidth: ow, variant: v)
+                } } }
+                for oy in 0..<oh { for ox in 0..<ow {
+                    var acc = 0.25
+                    for ky in 0..<k { for kx in 0..<k {
+                        let iy = oy * s - p + ky, ix = ox * s - p + kx
+                        if iy >= 0, iy < h, ix >= 0, ix < w { acc += Double(x[iy * w + ix]) * Double(kernel[ky * k + kx]) }
+                    } }
+                    XCTAssertEqual(Double(out[oy * ow + ox]), acc, accuracy: 1e-5, "depthwise \(v) \(h)×\(w) k\(k) s\(s)")
+                } }
+            }
+        }
+    }
+
+    func testDepthwiseChannelsLastEveryVariant() {
+        for v in runnableVariants() {
+            for (h, w, c) in [(4, 5, 3), (3, 7, 16), (5, 4, 37), (1, 1, 8)] {
+                let x = random(h * w * c, -1...1), taps = random(9 * c, -1...1), bias = random(c, -1...1)
+                var out = [Float](repeating: .nan, count: h * w * c)
+                x.withUnsafeBufferPointer { xp in taps.withUnsafeBufferPointer { tp in bias.withUnsafeBufferPointer { bp in
+                    out.withUnsafeMutableBufferPointer { op in
+                        Kernels.depthwise3x3ChannelsLast(xp.baseAddress!, op.baseAddress!, height: h, width: w, channels: c,
+                                                         taps: tp.baseAddress!, bias: bp.baseAddress!, rows: 0..<h, variant: v)
+                    }
+                } } }
+                for y in 0..<h { for xx in 0..<w { for ch in 0..<c {
+                    var acc = Double(bias[ch])
+                    for ky in 0..<3 { for kx in 0..<3 {
+                        let iy = y + ky - 1, ix = xx + kx - 1
+                        if iy >= 0, iy < h, ix >= 0, ix < w { acc += Double(x[(iy * w + ix) * c + ch]) * Double(taps[(ky * 3 + kx) * c + ch]) }
+                    } }
+                    XCTAssertEqual(Double(out[(y * w + xx) * c + ch]), acc, accuracy: 1e-5, "NHWC depthwise \(v) c=\(c)")
+                } } }
+            }
+        }
+    }
+
+    func testAttentionFewKeysEveryVariant() {
+        for v in runnableVariants() {
+            for (rows, keys, heads, d) in [(5, 7, 8, 16), (3, 1, 2, 5), (4, 6, 3, 19), (2, 9, 1, 32)] {
+                let ldq = heads * d + 2, ldk = heads * d + 1, ldv = heads * d + 3, ldo = heads * d + 4
+                let q = random(rows * ldq, -1...1), k = random(keys * ldk, -1...1), vv = random(keys * ldv, -1...1)
+                var out = [Float](repeating: .nan, count: rows * ldo)
+                let scale: Float = 0.3
+                q.withUnsafeBufferPointer { qp in k.withUnsafeBufferPointer { kp in vv.withUnsafeBufferPointer { vp in
+                    out.withUnsafeMutableBufferPointer { op in
+                        Kernels.attentionFewKeys(q: qp.baseAddress!, ldq: ldq, k: kp.baseAddress!, ldk: ldk, v: vp.baseAddress!,
+                                                 ldv: ldv, out: op.baseAddress!, ldo: ldo, rows: rows, keys: keys, heads: heads,
+                                                 headDim: d, scale: scale, variant: v)
+                    }
+                } } }
+                for r in 0..<rows { for h in 0..<heads {
+                    let scores = (0..<keys).map { j in
+                        (0..<d).reduce(0.0) { $0 + Double(q[r * ldq + h * d + $1]) * Double(k[j * ldk + h * d + $1]) } * Double(scale)
+                    }
+                    let m = scores.max()!
+                    let e = scores.map { Foundation.exp($0 - m) }
+                    let sum = e.reduce(0, +)
+                    for t in 0..<d {
+                        let ref = (0..<keys).reduce(0.0) { $0 + e[$1] / sum * Double(vv[$1 * ldv + h * d + t]) }
+                        XCTAssertEqual(Double(out[r * ldo + h * d + t]), ref, accuracy: 1e-5, "few-keys attention \(v)")
+                    }
+                } }
+            }
+        }
+    }
+
+    func testElementwiseAndRelativePositionEveryVariant() {
+        for v in runnableVariants() {
+            // add
+            for n in [1, 8, 17, 100] {
+                let a = random(n), b = random(n)
+                var out = [Float](repeating: .nan, count: n)
+                a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in out.withUnsafeMutableBufferPointer {
+                    Kernels.add(ap.baseAddress!, bp.baseAddress!, into: $0.baseAddress!, count: n, variant: v)
+                } } }
+                for i in 0..<n { XCTAssertEqual(out[i], a[i] + b[i], "add \(v)") }   // one rounding: exact
+            }
+            // transpose(a + b), with and without b, over a sub-range of output rows
+            for (rows, cols) in [(3, 5), (8, 8), (19, 27), (16, 40)] {
+                let a = random(rows * cols), b = random(rows * cols)
+                for withB in [true, false] {
+                    var out = [Float](repeating: .nan, count: rows * cols)
+                    let lo = cols / 3
+                    a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in out.withUnsafeMutableBufferPointer {
+                        Kernels.transposeAdd(ap.baseAddress!, withB ? bp.baseAddress! : nil, into: $0.baseAddress!,
+                                             rows: rows, columns: cols, outputRows: lo..<cols, variant: v)
+                    } } }
+                    for j in 0..<cols { for i in 0..<rows {
+                        if j < lo { XCTAssertTrue(out[j * rows + i].isNaN, "transposeAdd \(v) wrote outside its rows") }
+                        else { XCTAssertEqual(out[j * rows + i], a[i * cols + j] + (withB ? b[i * cols + j] : 0), "transposeAdd \(v)") }
+                    } }
+                }
+            }
+            // SAM decomposed relative positions
+            for (kh, kw) in [(3, 5), (4, 16), (5, 21)] {
+                let rows = 3, ld = kh * kw + 2
+                var scores = random(rows * ld)
+                let original = scores, relH = random(rows * kh), relW = random(rows * kw)
+                relH.withUnsafeBufferPointer { hp in relW.withUnsafeBufferPointer { wp in scores.withUnsafeMutableBufferPointer {
+                    Kernels.addDecomposedRelativePosition($0.baseAddress!, rows: rows, ld: ld, relH: hp.baseAddress!,
+                                                          relW: wp.baseAddress!, kh: kh, kw: kw, variant: v)
+                } } }
+                for r in 0..<rows { for i in 0..<kh { for j in 0..<kw {
+                    let ref = original[r * ld + i * kw + j] + (relH[r * kh + i] + relW[r * kw + j])
+                    XCTAssertEqual(scores[r * ld + i * kw + j], ref, "relpos \(v)")
+                } } }
+            }
+        }
+    }
+}
