@@ -3,41 +3,7 @@ import Imaging
 import Preprocess
 import PromptEncoder
 
-/// A (D, H, W) volume of 8-bit intensities (window raw CT/MR values first, see ``IntensityWindow``).
-public struct Volume: Sendable {
-    public let depth: Int
-    public let height: Int
-    public let width: Int
-    /// `depth·height·width` values, slice-major then row-major (numpy's C order of `(D, H, W)`).
-    public let voxels: [UInt8]
-
-    public init(voxels: [UInt8], depth: Int, height: Int, width: Int) throws {
-        guard depth > 0, height > 0, width > 0 else { throw PreprocessError.emptyImage }
-        let (plane, o1) = height.multipliedReportingOverflow(by: width)
-        let (total, o2) = plane.multipliedReportingOverflow(by: depth)
-        guard !o1, !o2, voxels.count == total else {
-            throw PreprocessError.wrongPixelCount(expected: o1 || o2 ? Int.max : total, got: voxels.count)
-        }
-        self.depth = depth; self.height = height; self.width = width; self.voxels = voxels
-    }
-
-    /// Slice `z` as a gray image.
-    /// - Throws: ``ImagingError`` when `z` is not a slice of the volume.
-    public func slice(_ z: Int) throws -> Image {
-        guard z >= 0, z < depth else { throw ImagingError.wrongShape(expected: "slice 0..<\(depth)", got: [z]) }
-        let n = height * width
-        return try Image(uint8: Array(voxels[(z * n)..<((z + 1) * n)]), width: width, height: height)
-    }
-}
-
-/// A 3-D box `[x_min, y_min, z_min, x_max, y_max, z_max]` in voxels (the challenge's `boxes` row), maxima inclusive.
-public struct Box3D: Sendable, Hashable, CustomStringConvertible {
-    public var x0: Int, y0: Int, z0: Int, x1: Int, y1: Int, z1: Int
-    public init(x0: Int, y0: Int, z0: Int, x1: Int, y1: Int, z1: Int) {
-        self.x0 = x0; self.y0 = y0; self.z0 = z0; self.x1 = x1; self.y1 = y1; self.z1 = z1
-    }
-    public var description: String { "[\(x0), \(y0), \(z0), \(x1), \(y1), \(z1)]" }
-
+extension Box3D {
     /// Throws unless the box is not inverted or empty (`x1 > x0`, `y1 > y0`, `z1 ≥ z0`) and lies inside a
     /// `width`×`height`×`depth` volume (x and y maxima up to the size, z maximum a slice index).
     /// - Throws: ``VolumeError/invertedBox(_:)`` or ``VolumeError/boxOutsideVolume(_:depth:height:width:)``.
@@ -75,9 +41,14 @@ extension Segmenter {
     /// Slice embeddings are computed once and shared by all boxes (the reference re-encodes them
     /// per box; the result is identical).
     ///
+    /// `volume` holds 0…255 values (a windowed CT/MR volume, ``Volume/init(uint8:width:height:depth:spacing:)``);
+    /// its first frame is segmented.
+    ///
     /// ```swift
     /// let labels = try segmenter.segmentVolume(volume, boxes: [Box3D(x0: 40, y0: 30, z0: 3, x1: 90, y1: 80, z1: 12)])
     /// ```
+    /// - Throws: ``VolumeError`` for a variant without propagation or a box that is inverted or outside the volume;
+    ///   ``ImagingError`` for values outside 0…255.
     public func segmentVolume(_ volume: Volume, boxes: [Box3D]) throws -> [UInt16] {
         let (d, h, w) = (volume.depth, volume.height, volume.width)
         guard variant.supportsVolumePropagation, let transform = frame(width: w, height: h) as? any PropagationFrame else {
@@ -89,7 +60,7 @@ extension Segmenter {
         var cache: [Int: ImageEmbedding] = [:]
         func embedding(_ z: Int) throws -> ImageEmbedding {
             if let e = cache[z] { return e }
-            let e = try embed(volume.slice(z))
+            let e = try embed(volume.slice(z: z))
             cache[z] = e
             return e
         }

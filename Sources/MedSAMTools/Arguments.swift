@@ -24,7 +24,7 @@ public enum ArgumentValues {
     }
 
     /// `x0,y0,z0,x1,y1,z1` (voxels, maxima inclusive; integers).
-    public static func box3D(_ text: String) throws -> MedSAM.Box3D {
+    public static func box3D(_ text: String) throws -> Box3D {
         let v = try numbers(text, option: "--box3d", count: 6...6, format: "x0,y0,z0,x1,y1,z1")
         guard v.allSatisfy({ $0 == $0.rounded() && abs($0) < 1e9 }) else {
             throw ToolError("--box3d '\(text)': coordinates must be integers (voxels)")
@@ -33,7 +33,7 @@ public enum ArgumentValues {
         guard i[3] > i[0], i[4] > i[1], i[5] >= i[2] else {
             throw ToolError("--box3d '\(text)': needs x1 > x0, y1 > y0 and z1 ≥ z0")
         }
-        return MedSAM.Box3D(x0: i[0], y0: i[1], z0: i[2], x1: i[3], y1: i[4], z1: i[5])
+        return Box3D(x0: i[0], y0: i[1], z0: i[2], x1: i[3], y1: i[4], z1: i[5])
     }
 
     /// A point prompt: `x,y[,label]`, optionally prefixed with the 1-based box number it refines (`K:x,y[,label]`).

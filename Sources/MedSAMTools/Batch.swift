@@ -105,10 +105,8 @@ public enum Batch {
         }
     }
 
-    static func checkBoxes(_ boxes: [MedSAM.Box3D], _ v: MedSAM.Volume) throws {
-        for b in boxes where !(b.x0 >= 0 && b.y0 >= 0 && b.z0 >= 0 && b.x1 <= v.width && b.y1 <= v.height && b.z1 < v.depth) {
-            throw VolumeError.boxOutsideVolume(b, depth: v.depth, height: v.height, width: v.width)
-        }
+    static func checkBoxes(_ boxes: [Box3D], _ v: Volume) throws {
+        for b in boxes { _ = try b.validated(width: v.width, height: v.height, depth: v.depth) }
     }
 
     static func segment2D(_ input: SegmentInput, boxes: [Box], segmenter: Segmenter, to out: URL) throws {

@@ -119,7 +119,7 @@ public struct ImageSource: Sendable {
         /// A 2-D challenge `.npz` (8-bit) with its stored boxes.
         case challenge2D(ChallengeCase, Image)
         /// A 3-D challenge `.npz` (8-bit), as a volume of axial slices.
-        case challenge3D(ChallengeCase, MedSAM.Volume)
+        case challenge3D(ChallengeCase, Volume)
         case nifti(NIfTIImage)
         case dicom(DICOMImage)
         case dicomSeries(DICOMSeries)
@@ -192,7 +192,7 @@ public struct ImageSource: Sendable {
             if c.is3D {
                 guard allow3DChallenge else { throw ToolError("\(what) is a 3-D challenge case: use `medsam volume`") }
                 let s = c.imgs.shape
-                let v = try MedSAM.Volume(voxels: try c.imgs.uint8s(), depth: s[0], height: s[1], width: s[2])
+                let v = try Volume(uint8: try c.imgs.uint8s(), width: s[2], height: s[1], depth: s[0])
                 return ImageSource(url: url, format: format, content: .challenge3D(c, v), slices: s[0], width: s[2], height: s[1])
             }
             let img = try c.image2D()
@@ -222,7 +222,7 @@ public struct ImageSource: Sendable {
         }
         switch content {
         case .image(let img), .challenge2D(_, let img): return img
-        case .challenge3D(_, let v): return try v.slice(k)
+        case .challenge3D(_, let v): return try v.slice(z: k)
         case .nifti(let n): return try n.axialSlice(k)
         case .dicom(let d): return try d.frame(k)
         case .dicomSeries(let s): return try s.volume.slice(z: k)

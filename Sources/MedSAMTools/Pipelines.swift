@@ -113,10 +113,10 @@ public enum Pipelines {
     public struct VolumeInput: Sendable {
         public let url: URL
         public let format: InputFormat
-        public let volume: MedSAM.Volume
+        public let volume: Volume
         public let nifti: NIfTIImage?
         public let challenge: ChallengeCase?
-        public let storedBoxes: [MedSAM.Box3D]
+        public let storedBoxes: [Box3D]
         public let windowDescription: String
     }
 
@@ -133,7 +133,7 @@ public enum Pipelines {
             let (choice, text) = WindowRule.resolve(window, pixelType: v.pixelType, modality: nil, minimum: values.min() ?? 0)
             let u8 = try WindowRule.apply(choice, values: values, what: what)
             return VolumeInput(url: url, format: format,
-                               volume: try MedSAM.Volume(voxels: u8, depth: v.depth, height: v.height, width: v.width),
+                               volume: try Volume(uint8: u8, width: v.width, height: v.height, depth: v.depth, spacing: v.spacing),
                                nifti: n, challenge: nil, storedBoxes: [], windowDescription: text)
         case .npz:
             let c = try ChallengeCase.read(url)
@@ -145,11 +145,9 @@ public enum Pipelines {
                 text = WindowRule.describe(window)
             }
             let s = c.imgs.shape
-            let boxes = try c.boxes3D().map { b -> MedSAM.Box3D in
-                MedSAM.Box3D(x0: Int(b.x0), y0: Int(b.y0), z0: Int(b.z0), x1: Int(b.x1), y1: Int(b.y1), z1: Int(b.z1))
-            }
+            let boxes = try c.boxes3D()
             return VolumeInput(url: url, format: format,
-                               volume: try MedSAM.Volume(voxels: u8, depth: s[0], height: s[1], width: s[2]),
+                               volume: try Volume(uint8: u8, width: s[2], height: s[1], depth: s[0]),
                                nifti: nil, challenge: c, storedBoxes: boxes, windowDescription: text)
         default:
             throw ToolError("\(what): `medsam volume` reads NIfTI (.nii, .nii.gz) or a 3-D challenge .npz, not \(format.rawValue)")

@@ -1,4 +1,5 @@
 import Foundation
+import Imaging
 
 /// Bounds-checked reads from a byte buffer (offsets are 0-based from the buffer's start).
 struct ByteReader {

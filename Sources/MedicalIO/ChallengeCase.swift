@@ -1,14 +1,6 @@
 import Foundation
 import Imaging
 
-/// A 3-D box of the CVPR24 challenge: `[x_min, y_min, z_min, x_max, y_max, z_max]` (voxels, max inclusive).
-public struct Box3D: Sendable, Hashable {
-    public var x0: Double, y0: Double, z0: Double, x1: Double, y1: Double, z1: Double
-    public init(x0: Double, y0: Double, z0: Double, x1: Double, y1: Double, z1: Double) {
-        self.x0 = x0; self.y0 = y0; self.z0 = z0; self.x1 = x1; self.y1 = y1; self.z1 = z1
-    }
-}
-
 /// One case of the CVPR 2024 "Segment Anything in Medical Images on Laptop" challenge (`.npz`):
 /// `imgs` — 2-D: `(H, W, 3)` uint8 (or `(H, W)` gray), 3-D: `(D, H, W)` uint8; `boxes` — `(N, 4)`
 /// `[x_min, y_min, x_max, y_max]` or `(N, 6)` `[x_min, y_min, z_min, x_max, y_max, z_max]`; optional
@@ -97,8 +89,11 @@ public struct ChallengeCase: Sendable {
     public func boxes3D() throws -> [Box3D] {
         guard is3D else { throw MedicalIOError.invalidArgument("\(name) is 2-D; use boxes2D()") }
         let v = boxes.doubles()
-        return stride(from: 0, to: v.count, by: 6).map {
-            Box3D(x0: v[$0], y0: v[$0 + 1], z0: v[$0 + 2], x1: v[$0 + 3], y1: v[$0 + 4], z1: v[$0 + 5])
+        return try stride(from: 0, to: v.count - v.count % 6, by: 6).map { i in
+            guard let b = Box3D(truncating: Array(v[i..<(i + 6)])) else {
+                throw MedicalIOError.invalidArgument("\(name): 3-D box \(i / 6) \(Array(v[i..<(i + 6)])) is not finite or out of range")
+            }
+            return b
         }
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Imaging
 
 /// A DICOM series read from a folder: the files of one `SeriesInstanceUID`, sorted by position along the
 /// slice normal (`ImageOrientationPatient` row × column direction, dotted with `ImagePositionPatient`),

@@ -1,4 +1,5 @@
 import Foundation
+import Imaging
 
 /// Errors for medical files read or written by ``MedicalIO``. Every case names the file (its last path
 /// component, or `"<memory>"` for in-memory data) and the problem.

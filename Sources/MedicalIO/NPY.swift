@@ -1,4 +1,5 @@
 import Foundation
+import Imaging
 
 /// A NumPy array read from or written to `.npy` (format versions 1.0, 2.0 and 3.0).
 ///

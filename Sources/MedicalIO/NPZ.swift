@@ -1,4 +1,5 @@
 import Foundation
+import Imaging
 import ZIPFoundation
 
 /// A NumPy `.npz` archive: named arrays, as written by `np.savez` (stored entries) and

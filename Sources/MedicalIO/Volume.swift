@@ -1,52 +1,6 @@
 import Foundation
 import Imaging
 
-/// A 3-D (optionally 4-D) scalar volume: `voxels[x + width·(y + height·(z + depth·t))]`, i.e. x varies
-/// fastest (NIfTI and DICOM storage order), values already rescaled to physical units where the format says so.
-///
-/// ```swift
-/// let vol = try DICOMSeries.read(folder).volume
-/// let mid = try vol.slice(z: vol.depth / 2)      // Image: row = y, column = x
-/// ```
-public struct Volume: Sendable {
-    public let width: Int, height: Int, depth: Int
-    /// Number of 3-D frames (NIfTI `dim[4]`, 1 for 3-D data).
-    public let frames: Int
-    /// Voxel size in mm along x, y, z.
-    public let spacing: [Double]
-    public let voxels: [Float]
-    /// The type the stored values came from (`.float32` once a scaling was applied).
-    public let pixelType: PixelType
-
-    public init(width: Int, height: Int, depth: Int, frames: Int = 1, spacing: [Double] = [1, 1, 1],
-                voxels: [Float], pixelType: PixelType) throws {
-        guard width > 0, height > 0, depth > 0, frames > 0 else {
-            throw MedicalIOError.invalidArgument("volume dimensions must be positive, got \(width)×\(height)×\(depth)×\(frames)")
-        }
-        guard voxels.count == width * height * depth * frames else {
-            throw MedicalIOError.invalidArgument("volume \(width)×\(height)×\(depth)×\(frames) needs \(width * height * depth * frames) voxels, got \(voxels.count)")
-        }
-        guard spacing.count == 3 else { throw MedicalIOError.invalidArgument("spacing needs 3 values, got \(spacing)") }
-        self.width = width; self.height = height; self.depth = depth; self.frames = frames
-        self.spacing = spacing; self.voxels = voxels; self.pixelType = pixelType
-    }
-
-    /// Voxel value at (x, y, z, t).
-    public subscript(x: Int, y: Int, z: Int, t: Int = 0) -> Float {
-        voxels[x + width * (y + height * (z + depth * t))]
-    }
-
-    /// Slice `z` in storage order: row = y, column = x (for DICOM: the image as acquired, first row at top).
-    public func slice(z: Int, t: Int = 0) throws -> Image {
-        guard (0..<depth).contains(z), (0..<frames).contains(t) else {
-            throw MedicalIOError.invalidArgument("slice \(z) (frame \(t)) outside 0..<\(depth) (0..<\(frames))")
-        }
-        let start = width * height * (z + depth * t)
-        return try Image(pixels: Array(voxels[start..<(start + width * height)]), width: width, height: height,
-                         channels: 1, pixelType: pixelType)
-    }
-}
-
 /// Byte order of raw data.
 public enum Endianness: Sendable { case little, big }
 

@@ -1,5 +1,6 @@
 import CZlibIO
 import Foundation
+import Imaging
 
 /// zlib through the system library (see `Sources/CZlibIO`). Every decoder here bounds its input to the
 /// given bytes and its output to `maxOutput`; truncated streams are errors, never loops.

@@ -16,7 +16,7 @@ final class VolumeSegmentationTests: XCTestCase {
         let segmenter = try Segmenter(.liteMedSAM, checkpoint: try liteMedSAMCheckpoint())
         let imgs = try g.input("imgs")
         let (d, h, w) = (imgs.shape[0], imgs.shape[1], imgs.shape[2])
-        let volume = try Volume(voxels: imgs.scalars.map { UInt8($0) }, depth: d, height: h, width: w)
+        let volume = try Volume(uint8: imgs.scalars.map { UInt8($0) }, width: w, height: h, depth: d)
         let b = try g.input("boxes").scalars
         let boxes = (0..<(b.count / 6)).map { i in
             Box3D(x0: Int(b[6 * i]), y0: Int(b[6 * i + 1]), z0: Int(b[6 * i + 2]),
@@ -38,16 +38,16 @@ final class VolumeSegmentationTests: XCTestCase {
 
     func testVolumeInputErrors() throws {
         let segmenter = try Segmenter(.liteMedSAM, checkpoint: try liteMedSAMCheckpoint())
-        let volume = try Volume(voxels: [UInt8](repeating: 7, count: 2 * 8 * 8), depth: 2, height: 8, width: 8)
+        let volume = try Volume(uint8: [UInt8](repeating: 7, count: 2 * 8 * 8), width: 8, height: 8, depth: 2)
         XCTAssertThrowsError(try segmenter.segmentVolume(volume, boxes: [Box3D(x0: 0, y0: 0, z0: 0, x1: 4, y1: 4, z1: 2)])) {
             XCTAssertEqual($0 as? VolumeError, .boxOutsideVolume(Box3D(x0: 0, y0: 0, z0: 0, x1: 4, y1: 4, z1: 2), depth: 2, height: 8, width: 8))
         }
         XCTAssertThrowsError(try segmenter.segmentVolume(volume, boxes: [Box3D(x0: 4, y0: 0, z0: 0, x1: 2, y1: 4, z1: 1)])) {
             XCTAssertEqual($0 as? VolumeError, .invertedBox(Box3D(x0: 4, y0: 0, z0: 0, x1: 2, y1: 4, z1: 1)))
         }
-        XCTAssertThrowsError(try Volume(voxels: [], depth: 0, height: 8, width: 8))
+        XCTAssertThrowsError(try Volume(uint8: [], width: 8, height: 8, depth: 0))
         // Overflowing dimensions are a typed error, not a trap.
-        XCTAssertThrowsError(try Volume(voxels: [1], depth: Int.max / 2, height: 4, width: 4)) {
+        XCTAssertThrowsError(try Volume(uint8: [1], width: 4, height: 4, depth: Int.max / 2)) {
             XCTAssertEqual($0 as? PreprocessError, .wrongPixelCount(expected: Int.max, got: 1))
         }
     }

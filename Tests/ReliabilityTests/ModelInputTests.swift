@@ -257,7 +257,7 @@ final class ModelInputTests: XCTestCase {
             try lite.segment(medsamEmbedding, prompts: [.box(Box(x0: 1, y0: 1, x1: 20, y1: 20))])
         }
         Reliability.assertThrows(VolumeError.unsupportedModel(.medSAM), "3-D with MedSAM") {
-            try medsam.segmentVolume(try Volume(voxels: [UInt8](repeating: 1, count: 8), depth: 2, height: 2, width: 2), boxes: [])
+            try medsam.segmentVolume(try Volume(uint8: [UInt8](repeating: 1, count: 8), width: 2, height: 2, depth: 2), boxes: [])
         }
     }
 

@@ -117,8 +117,8 @@ final class OutsideVariantTests: XCTestCase {
         XCTAssertEqual(try frame.box(box), [10, 13, 41, 49])
         XCTAssertEqual(LiteMedSAMTransform.longestSideSize(height: 233, width: 197, target: 64).width, 54)
         // 3-D propagation is not declared by the variant.
-        XCTAssertThrowsError(try segmenter.segmentVolume(try MedSAM.Volume(voxels: [UInt8](repeating: 0, count: 64), depth: 1,
-                                                                           height: 8, width: 8),
+        XCTAssertThrowsError(try segmenter.segmentVolume(try Volume(uint8: [UInt8](repeating: 0, count: 64), width: 8, height: 8,
+                                                                    depth: 1),
                                                          boxes: [Box3D(x0: 1, y0: 1, z0: 0, x1: 4, y1: 4, z1: 0)])) {
             XCTAssertEqual($0 as? VolumeError, .unsupportedModel(tinyKind))
         }
