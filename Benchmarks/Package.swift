@@ -21,7 +21,8 @@ let package = Package(
             name: "MedSAMBenchmarks",
             dependencies: [
                 .product(name: "Benchmark", package: "package-benchmark"),
-                .product(name: "MedSAM", package: "MedSAM"),
+                .product(name: "MedSAM", package: "MedSAM"), .product(name: "Tensor", package: "MedSAM"),
+                .product(name: "Checkpoint", package: "MedSAM"), .product(name: "PromptEncoder", package: "MedSAM"),
                 "BenchSupport",
             ],
             path: "Benchmarks/MedSAMBenchmarks",
@@ -31,13 +32,15 @@ let package = Package(
         // Shared inputs (real image, box, volume) for both the suite and the comparison runner.
         .target(
             name: "BenchSupport",
-            dependencies: [.product(name: "MedSAM", package: "MedSAM"), .product(name: "ZIPFoundation", package: "ZIPFoundation")],
+            dependencies: [.product(name: "MedSAM", package: "MedSAM"), .product(name: "Tensor", package: "MedSAM"),
+                .product(name: "Checkpoint", package: "MedSAM"), .product(name: "PromptEncoder", package: "MedSAM"), .product(name: "ZIPFoundation", package: "ZIPFoundation")],
             path: "Sources/BenchSupport"
         ),
         // The Swift side of Benchmarks/compare: times one model in its own process, prints JSON.
         .executableTarget(
             name: "medsam-bench",
-            dependencies: [.product(name: "MedSAM", package: "MedSAM"), "BenchSupport"],
+            dependencies: [.product(name: "MedSAM", package: "MedSAM"), .product(name: "Tensor", package: "MedSAM"),
+                .product(name: "Checkpoint", package: "MedSAM"), .product(name: "PromptEncoder", package: "MedSAM"), "BenchSupport"],
             path: "Sources/medsam-bench"
         ),
     ],

@@ -202,12 +202,11 @@ public final class Segmenter: Sendable {
         let modelPrompts = try prompts.map { try modelPrompt($0, frame: frame) }
         if modelPrompts.isEmpty { return [] }
         // Everything that does not depend on the prompt (image tokens, positional encoding, the first
-        // layer's image projections) is computed once and shared by all prompts without a mask.
-        var shared: (context: DecoderImageContext, workspace: DecoderWorkspace)?
-        defer { if let shared { decoderCache.checkIn(shared.workspace) } }
+        // layer's image projections) is computed once and shared by all prompts.
+        let shared = decoderState(for: embedding)
+        defer { decoderCache.checkIn(shared.workspace) }
         return try modelPrompts.map { prompt in
-            if shared == nil { shared = decoderState(for: embedding) }
-            return try decode(embedding, prompt: prompt, frame: frame, context: shared!.context, workspace: shared!.workspace)
+            try decode(embedding, prompt: prompt, frame: frame, context: shared.context, workspace: shared.workspace)
         }
     }
 

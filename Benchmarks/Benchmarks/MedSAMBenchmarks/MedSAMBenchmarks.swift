@@ -13,6 +13,7 @@ import BenchSupport
 import Foundation
 import MedSAM
 import Synchronization
+import Tensor
 
 /// Cases are built once per process (weights loaded, one warm-up encoder run) outside measurement.
 final class Cases: Sendable {
@@ -39,9 +40,11 @@ let benchmarks: @Sendable () -> Void = {
         maxIterations: 5
     )
 
-    for model in [ModelKind.liteMedSAM, .medSAM] {
+    // Every model of the registry, smallest input first (LiteMedSAM, then MedSAM).
+    for variant in ModelRegistry.standard.variants.reversed() {
+        let model = variant.kind
         let name = model.displayName
-        let heavy = model == .medSAM
+        let heavy = variant.cachedCheckpointName == nil   // ViT-B: generated weights, 1024² input
         // ViT-B is ~10 s per encoder run here: keep its counts small.
         let slow = Benchmark.Configuration(maxDuration: .seconds(heavy ? 40 : 30), maxIterations: heavy ? 3 : 5)
         let fast = Benchmark.Configuration(warmupIterations: 1, maxDuration: .seconds(10), maxIterations: 10)

@@ -1,5 +1,7 @@
 import Foundation
 import MedSAM
+import PromptEncoder
+import Tensor
 
 /// One prepared model with its inputs; each method is one benchmark case body.
 public final class BenchCase: @unchecked Sendable {
@@ -19,10 +21,7 @@ public final class BenchCase: @unchecked Sendable {
         box = BenchInputs.ctBox
         input = try segmenter.preprocess(image)
         embedding = try segmenter.embed(image)
-        switch model {
-        case .medSAM: modelBox = try MedSAMTransform(originalHeight: image.height, originalWidth: image.width).box(box)
-        case .liteMedSAM: modelBox = try LiteMedSAMTransform(originalHeight: image.height, originalWidth: image.width).box(box)
-        }
+        modelBox = try segmenter.frame(width: image.width, height: image.height).box(box)
     }
 
     /// Image encoder on the preprocessed (1, 3, S, S) input.

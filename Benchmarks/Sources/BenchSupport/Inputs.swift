@@ -1,4 +1,5 @@
 import Foundation
+import Checkpoint
 import MedSAM
 import ZIPFoundation
 #if canImport(Glibc)
@@ -51,22 +52,20 @@ public enum BenchInputs {
         return (images, Box(x0: 10, y0: 12, x1: 90, y1: 108))
     }
 
-    /// MedSAM: ViT-B with reproducible synthetic weights (same FLOPs as the checkpoint).
-    /// LiteMedSAM: the real checkpoint in .cache/checkpoints/lite_medsam.pth when present
-    /// (scripts/fetch-checkpoints.sh), else synthetic weights.
+    /// The model's real checkpoint when it has a cached one that is present (LiteMedSAM:
+    /// .cache/checkpoints/lite_medsam.pth, from scripts/fetch-checkpoints.sh), else reproducible synthetic weights
+    /// of the real shapes (MedSAM ViT-B: same FLOPs as the checkpoint).
     public static func segmenter(_ model: ModelKind) throws -> (Segmenter, weights: String) {
-        switch model {
-        case .medSAM:
-            return (try Segmenter(.medSAM, weights: DeterministicWeights()), "DeterministicWeights (ViT-B)")
-        case .liteMedSAM:
+        let variant = try ModelRegistry.standard.variant(for: model)
+        if let name = variant.cachedCheckpointName {
             let dir = ProcessInfo.processInfo.environment["MEDSAM_CHECKPOINT_DIR"].map { URL(fileURLWithPath: $0) }
                 ?? root.appendingPathComponent(".cache/checkpoints")
-            let ckpt = dir.appendingPathComponent("lite_medsam.pth")
+            let ckpt = dir.appendingPathComponent(name)
             if FileManager.default.fileExists(atPath: ckpt.path) {
-                return (try Segmenter(.liteMedSAM, checkpoint: ckpt), "lite_medsam.pth")
+                return (try Segmenter(variant: variant, checkpoint: ckpt), name)
             }
-            return (try Segmenter(.liteMedSAM, weights: DeterministicWeights()), "DeterministicWeights (TinyViT)")
         }
+        return (try Segmenter(variant: variant, weights: DeterministicWeights()), "DeterministicWeights (\(variant.kind.displayName))")
     }
 
     /// Peak resident set size of this process so far, in MiB (getrusage ru_maxrss).

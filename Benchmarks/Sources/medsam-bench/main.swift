@@ -6,6 +6,7 @@
 import Dispatch
 import Foundation
 import MedSAM
+import Tensor
 import BenchSupport
 
 var model = ModelKind.liteMedSAM
@@ -16,7 +17,12 @@ var volumeSlices = [5, 10, 20]
 var args = CommandLine.arguments.dropFirst().makeIterator()
 while let a = args.next() {
     switch a {
-    case "--model": model = args.next() == "medsam" ? .medSAM : .liteMedSAM
+    case "--model":
+        guard let v = try? ModelRegistry.standard.variant(named: args.next() ?? "") else {
+            FileHandle.standardError.write("--model: one of \(ModelRegistry.standard.variants.map(\.kind.id))\n".data(using: .utf8)!)
+            exit(2)
+        }
+        model = v.kind
     case "--threads": threads = Int(args.next() ?? "") ?? threads
     case "--repeats": repeats = Int(args.next() ?? "") ?? repeats
     case "--stages": stages = (args.next() ?? "").split(separator: ",").map(String.init)
@@ -45,7 +51,7 @@ nonisolated(unsafe) var lastFaults: [Int] = []
 @MainActor func emit(_ stage: String, _ times: [Double], extra: [String: Any] = [:]) {
     let sorted = times.sorted()
     let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
-    var o: [String: Any] = ["engine": "swift", "model": model == .medSAM ? "medsam" : "lite", "stage": stage,
+    var o: [String: Any] = ["engine": "swift", "model": model.id, "stage": stage,
                             "threads": threads, "seconds_median": median, "seconds_min": sorted[0],
                             "runs": times, "peak_rss_mb": BenchInputs.peakRSSMiB(),
                             "minor_faults_runs": lastFaults, "kernel_variant": KernelVariant.best.description,
