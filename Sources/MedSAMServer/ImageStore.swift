@@ -3,19 +3,30 @@ import MedSAM
 import MedSAMTools
 import MedicalIO
 
-/// Runs model work (image encoder, prompt encoder + mask decoder) one job at a time on its own thread, so the
-/// compute threads the package splits its GEMMs over are never shared by two jobs and the server's event loops
-/// and Swift's cooperative pool never block on a multi-second encoder pass.
+/// Runs model work on two serial queues of its own: image-encoder passes on one, prompt encoder + mask decoder
+/// jobs on the other, so a box on a cached embedding never waits behind another image's multi-second encoder
+/// run; neither blocks the server's event loops or Swift's cooperative pool. (The package's parallel loops are
+/// re-entrant: an encoder pass and a decoder job may run at the same time.)
 public final class ComputeEngine: Sendable {
     public let segmenter: Segmenter
-    private let queue = DispatchQueue(label: "medsam.serve.compute", qos: .userInitiated)
+    private let encoderQueue = DispatchQueue(label: "medsam.serve.encoder", qos: .userInitiated)
+    private let decoderQueue = DispatchQueue(label: "medsam.serve.decoder", qos: .userInteractive)
 
     public init(segmenter: Segmenter) { self.segmenter = segmenter }
 
-    /// Runs `body` on the compute thread and returns its result.
-    public func run<T: Sendable>(_ body: @escaping @Sendable (Segmenter) throws -> T) async throws -> T {
-        let segmenter = self.segmenter
-        return try await withCheckedThrowingContinuation { continuation in
+    /// Runs `body` (an image-encoder pass) on the encoder queue and returns its result.
+    public func runEncoder<T: Sendable>(_ body: @escaping @Sendable (Segmenter) throws -> T) async throws -> T {
+        try await Self.run(on: encoderQueue, segmenter, body)
+    }
+
+    /// Runs `body` (prompt encoder + mask decoder on a cached embedding) on the decoder queue.
+    public func runDecoder<T: Sendable>(_ body: @escaping @Sendable (Segmenter) throws -> T) async throws -> T {
+        try await Self.run(on: decoderQueue, segmenter, body)
+    }
+
+    private static func run<T: Sendable>(on queue: DispatchQueue, _ segmenter: Segmenter,
+                                         _ body: @escaping @Sendable (Segmenter) throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
             queue.async { continuation.resume(with: Result { try body(segmenter) }) }
         }
     }
@@ -128,7 +139,7 @@ actor ImageStore {
             let engine = self.engine
             task = Task {
                 let image = try await makeImage()
-                return try await engine.run { try $0.embed(image) }
+                return try await engine.runEncoder { try $0.embed(image) }
             }
             pending[key] = task
             encoderPasses += 1

@@ -50,13 +50,29 @@ public struct ServerAPI: Sendable {
     let engine: ComputeEngine
     let web: WebResources
 
-    /// Creates the working folder if needed and finds the page's files (typed error if they are missing).
+    /// Checks the configuration, creates the working folder if needed (mode 0700; an existing one must be owned
+    /// by this user and not writable by others) and finds the page's files.
+    /// - Throws: `ToolError` for a server bound beyond loopback without a token, a malformed `--allow-host` name
+    ///   or token, an unsafe working folder, or missing page files.
     public init(segmenter: Segmenter, configuration: ServerConfiguration) throws {
         self.configuration = configuration
-        do {
-            try FileManager.default.createDirectory(at: configuration.workdir, withIntermediateDirectories: true)
-        } catch {
-            throw ToolError("cannot create the working folder \(configuration.workdir.path): \(error.localizedDescription)")
+        let token = configuration.token ?? ""
+        if !configuration.isLoopback && token.isEmpty {
+            throw ToolError("--host \(configuration.host) makes the server reachable from other machines: it needs a token "
+                            + "(the default; do not pass an empty --token)")
+        }
+        if !token.isEmpty && !RequestGuard.isValidToken(token) {
+            throw ToolError("--token: use 16…256 characters of A-Z, a-z, 0-9, '-', '_', '.'")
+        }
+        for name in configuration.allowedHosts {
+            guard let parsed = RequestGuard.hostName(name), parsed == name.lowercased() else {
+                throw ToolError("--allow-host '\(name)': give a host name or IP literal without port or scheme")
+            }
+        }
+        if FileManager.default.fileExists(atPath: configuration.workdir.path) {
+            try WorkFolder.checkPrivate(configuration.workdir)
+        } else {
+            try WorkFolder.makePrivateDirectory(configuration.workdir)
         }
         self.engine = ComputeEngine(segmenter: segmenter)
         self.store = ImageStore(limits: configuration, engine: engine)
@@ -79,6 +95,10 @@ public struct ServerAPI: Sendable {
     // MARK: routing
 
     private func route(_ r: APIRequest) async throws -> APIResponse {
+        let isUpload = r.method.uppercased() == "POST" && r.path == "/api/images"
+        guard isUpload || r.body.count <= configuration.maxJSONBytes else {
+            throw APIError(413, "request body of \(r.body.count) bytes exceeds the limit of \(configuration.maxJSONBytes) bytes")
+        }
         let parts = r.path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
         let method = r.method.uppercased()
         func only(_ allowed: String) throws(APIError) {
@@ -212,8 +232,8 @@ public struct ServerAPI: Sendable {
         let folder = configuration.workdir.appendingPathComponent(id, isDirectory: true)
         let file = folder.appendingPathComponent(Self.safeName(name))
         do {
-            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: false)
-            try body.write(to: file)
+            try WorkFolder.makePrivateDirectory(folder)
+            try WorkFolder.writePrivateFile(body, to: file)
             // Reading and windowing a large volume takes a while: off the caller's thread.
             let (source, first) = try await engine.runIO {
                 let source = try ImageSource.open(file)
@@ -351,7 +371,7 @@ public struct ServerAPI: Sendable {
             try await self.input(img, slice: slice, window: choice).image
         }
         let start = DispatchTime.now().uptimeNanoseconds
-        let result = try await engine.run { try $0.segment(embedding, prompts: [prompt]) }
+        let result = try await engine.runDecoder { try $0.segment(embedding, prompts: [prompt]) }
         let decoderSeconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         guard let seg = result.first else { throw APIError(500, "the decoder returned no mask") }
         let mask = StoredMask(id: Self.newID(), slice: slice, window: key, box: prompt.box, points: prompt.points,
@@ -365,14 +385,26 @@ public struct ServerAPI: Sendable {
 
     private func labels(image id: String, masks list: String, nifti: Bool) async throws -> APIResponse {
         let img = try await store.image(id)
-        let ids = try list.split(separator: ",").map { s throws(APIError) in try Self.id(String(s)) }
+        // At most one id per stored mask (33 characters each); a repeated id counts once, at its first place.
+        let limit = configuration.maxMasksPerImage
+        guard list.utf8.count <= limit * 33 else { throw APIError(400, "masks: at most \(limit) ids") }
+        var seen = Set<String>(), ids = [String]()
+        for s in list.split(separator: ",") {
+            let m = try Self.id(String(s))
+            if seen.insert(m).inserted { ids.append(m) }
+        }
         guard !ids.isEmpty else { throw APIError(400, "masks: list the mask ids to include (masks=ID1,ID2)") }
-        guard ids.count <= 65535 else { throw APIError(400, "masks: at most 65535") }
         var masks = [StoredMask]()
         for m in ids {
             guard let mask = img.masks[m] else { throw APIError(404, "unknown mask id \(m)") }
             masks.append(mask)
         }
+        // Building and compressing the label file takes a while on a large volume: off the cooperative pool.
+        let chosen = masks
+        return try await engine.runIO { try Self.writeLabels(img, masks: chosen, nifti: nifti) }
+    }
+
+    static func writeLabels(_ img: StoredImage, masks: [StoredMask], nifti: Bool) throws -> APIResponse {
         let w = img.source.width, h = img.source.height, plane = w * h
         let stem = Self.stem(img.name)
         let tmp = img.folder.appendingPathComponent(".labels-\(Self.newID())" + (nifti ? ".nii.gz" : ".png"))

@@ -24,12 +24,28 @@ public struct ServerConfiguration: Sendable {
     public var maxMasksPerImage: Int = 1000
     /// Folder with `index.html`, `app.js`, `style.css`; nil = the package's resources.
     public var webRoot: URL?
+    /// Host names answered besides `localhost` and loopback IP literals (`--allow-host`, exact, case-insensitive).
+    public var allowedHosts: [String] = []
+    /// The per-launch token (`?token=`, cookie or `Authorization: Bearer`). Required when ``host`` is not
+    /// loopback (``ServerAPI`` refuses to start without one); optional on loopback, where same-origin writes
+    /// are accepted without it. `medsam serve` generates one per launch unless `--token` is given.
+    public var token: String?
+    /// Largest JSON request body (mask prompts, embeddings), bytes; uploads use ``maxUploadBytes``.
+    public var maxJSONBytes: Int = 64 << 10
+    /// Seconds a new connection may take to send its first request head.
+    public var headerTimeout: Double = 10
+    /// Seconds a connection may stay without a complete HTTP part while no request is being answered
+    /// (a stalled header or body, an idle keep-alive).
+    public var idleTimeout: Double = 30
+    /// Seconds from a request head to the end of its body (a slow drip cannot hold a connection).
+    public var bodyTimeout: Double = 300
 
     public init(workdir: URL) { self.workdir = workdir }
 
-    /// Whether `host` is a loopback address (only then does the server accept just `localhost` Host headers).
+    /// Whether `host` is a loopback address: `localhost`, a `127.x.y.z` dotted-quad or `::1` (exact; a name
+    /// that merely starts with `127.` is not one).
     public var isLoopback: Bool {
-        host == "127.0.0.1" || host == "::1" || host == "localhost" || host.hasPrefix("127.")
+        host == "localhost" || RequestGuard.isLoopbackLiteral(host)
     }
 }
 
