@@ -265,6 +265,8 @@ struct Serve: AsyncParsableCommand {
     var maxUploadMb: Int = 512
     @Option(help: "Folder with index.html, app.js and style.css to serve instead of the built-in page.")
     var webRoot: String?
+    @Option(help: "Memory for uploads, embeddings and masks together, MB (default: a quarter of the machine's memory).")
+    var memoryBudget: Int?
     @Option(name: .customLong("allow-host"), parsing: .unconditionalSingleValue,
             help: "Also answer requests whose Host is this name (repeatable; e.g. the machine's DNS name with --host 0.0.0.0).")
     var allowHosts: [String] = []
@@ -293,6 +295,10 @@ struct Serve: AsyncParsableCommand {
         config.maxUploadBytes = maxUploadMb << 20
         config.webRoot = webRoot.map { URL(fileURLWithPath: $0) }
         config.allowedHosts = allowHosts
+        if let memoryBudget {
+            guard memoryBudget >= 16, memoryBudget <= 1 << 30 else { throw ToolError("--memory-budget \(memoryBudget): must be 16…1073741824 MB") }
+            config.memoryBudgetBytes = memoryBudget << 20
+        }
         config.token = token ?? RequestGuard.newToken()
         if !config.isLoopback && config.token == "" {
             throw ToolError("--host \(host) is not loopback: the server needs a token (leave out --token '' or give one)")

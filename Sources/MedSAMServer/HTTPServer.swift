@@ -67,13 +67,24 @@ public struct SegmentationServer: Sendable {
                 origin: headers[.origin], secFetchSite: headers[HTTPField.Name("Sec-Fetch-Site")!],
                 cookie: headers[values: .cookie].joined(separator: "; "), authorization: headers[.authorization],
                 queryToken: query["token"]))
-            var setCookie: String?
+            var cookies = [String]()
             switch decision {
             case .refuse(let status, let message):
                 return Self.response(.error(APIError(status, message)), head: request.method == .head)
             case .allow(let fromQuery):
                 if fromQuery, let token = config.token, let host = request.head.authority {
-                    setCookie = RequestGuard.cookie(token: token, host: host)
+                    cookies.append(RequestGuard.cookie(token: token, host: host))
+                }
+            }
+            // The browser session owning this page's images (eviction is per session first).
+            let host = request.head.authority ?? ""
+            let sessionName = RequestGuard.sessionCookieName(host: host)
+            var session = RequestGuard.cookieValue(sessionName, in: headers[values: .cookie].joined(separator: "; ")) ?? ""
+            if session.isEmpty || !RequestGuard.isValidToken(session) {
+                session = ""
+                if request.method == .get && (path == "/" || path == "/index.html") {
+                    session = RequestGuard.newToken()
+                    cookies.append("\(sessionName)=\(session); Path=/; HttpOnly; SameSite=Strict")
                 }
             }
             var body = Data()
@@ -91,12 +102,12 @@ public struct SegmentationServer: Sendable {
                     return Self.response(.error(APIError(413, "\(what) exceeds the limit of \(limit) bytes")))
                 }
             }
-            var answer = await api.handle(APIRequest(method: request.method.rawValue, path: path, query: query, body: body))
-            if let setCookie { answer.headers["Set-Cookie"] = setCookie }
-            return Self.response(answer, head: request.method == .head)
+            let answer = await api.handle(APIRequest(method: request.method.rawValue, path: path, query: query, body: body,
+                                                     session: session))
+            return Self.response(answer, head: request.method == .head, cookies: cookies)
         }
 
-        static func response(_ a: APIResponse, head: Bool = false) -> Response {
+        static func response(_ a: APIResponse, head: Bool = false, cookies: [String] = []) -> Response {
             var headers = HTTPFields()
             headers[.contentType] = a.contentType
             headers[.cacheControl] = "no-store"
@@ -105,6 +116,7 @@ public struct SegmentationServer: Sendable {
                 "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'"
             headers[HTTPField.Name("Referrer-Policy")!] = "no-referrer"   // the token in the URL never leaks
             for (k, v) in a.headers { if let name = HTTPField.Name(k) { headers[name] = v } }
+            for c in cookies { headers.append(HTTPField(name: .setCookie, value: c)) }
             headers[.contentLength] = String(a.body.count)
             let body = head ? ResponseBody() : ResponseBody(byteBuffer: ByteBuffer(bytes: a.body))
             return Response(status: HTTPResponse.Status(code: a.status), headers: headers, body: body)

@@ -201,6 +201,20 @@ public struct RequestGuard: Sendable {
         return "\(cookiePrefix)_\(port)=\(token); Path=/; HttpOnly; SameSite=Strict"
     }
 
+    /// Name of the session cookie for a `Host` header (per port, as the token cookie).
+    static func sessionCookieName(host: String) -> String {
+        "medsam_session_\(parseAuthority(host)?.port ?? 80)"
+    }
+
+    /// The value of cookie `name` in a `Cookie` header.
+    static func cookieValue(_ name: String, in header: String) -> String? {
+        for pair in header.split(separator: ";") {
+            let kv = pair.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            if kv.count == 2, kv[0] == name { return kv[1] }
+        }
+        return nil
+    }
+
     /// Constant-time comparison (the time does not tell how many leading characters matched).
     static func equal(_ a: String, _ b: String) -> Bool {
         let x = Array(a.utf8), y = Array(b.utf8)

@@ -11,8 +11,10 @@ public struct APIRequest: Sendable {
     public var path: String
     public var query: [String: String]
     public var body: Data
-    public init(method: String, path: String, query: [String: String] = [:], body: Data = Data()) {
-        self.method = method; self.path = path; self.query = query; self.body = body
+    /// The browser session (the page's `medsam_session` cookie): images are evicted per session first.
+    public var session: String
+    public init(method: String, path: String, query: [String: String] = [:], body: Data = Data(), session: String = "") {
+        self.method = method; self.path = path; self.query = query; self.body = body; self.session = session
     }
 }
 
@@ -118,7 +120,7 @@ public struct ServerAPI: Sendable {
             return .json(info())
         case 1 where rest[0] == "images":
             try only("POST")
-            return try await upload(name: r.query["name"] ?? "upload", body: r.body)
+            return try await upload(name: r.query["name"] ?? "upload", body: r.body, session: r.session)
         case 2 where rest[0] == "images":
             let id = try Self.id(rest[1])
             if method == "DELETE" {
@@ -223,7 +225,7 @@ public struct ServerAPI: Sendable {
         return s.isEmpty ? "upload" : s
     }
 
-    private func upload(name: String, body: Data) async throws -> APIResponse {
+    private func upload(name: String, body: Data, session: String) async throws -> APIResponse {
         guard !body.isEmpty else { throw APIError(400, "empty upload: send the file's bytes as the request body") }
         guard body.count <= configuration.maxUploadBytes else {
             throw APIError(413, "upload of \(body.count) bytes exceeds the limit of \(configuration.maxUploadBytes) bytes")
@@ -235,18 +237,29 @@ public struct ServerAPI: Sendable {
             try WorkFolder.makePrivateDirectory(folder)
             try WorkFolder.writePrivateFile(body, to: file)
             // Reading and windowing a large volume takes a while: off the caller's thread.
+            // Reader limits derived from the memory budget: a huge image is a typed error before it is allocated.
+            let limits = configuration.readerLimits
             let (source, first) = try await engine.runIO {
-                let source = try ImageSource.open(file)
+                let source = try ImageSource.open(file, limits: limits)
                 return (source, try source.input(slice: nil, window: nil))
             }
+            let (perSlice, o1) = source.width.multipliedReportingOverflow(by: source.height * first.image.channels * 4)
+            let (bytes, o2) = perSlice.multipliedReportingOverflow(by: source.slices)
             let isCT = source.modality?.uppercased() == "CT" || first.windowDescription.contains("CT")
             let img = StoredImage(id: id, name: Self.safeName(name), folder: folder, source: source, isCT: isCT,
-                                  defaultWindow: "auto", windowDescription: first.windowDescription)
-            await store.add(img)
+                                  defaultWindow: "auto", windowDescription: first.windowDescription,
+                                  session: session, bytes: o1 || o2 ? Int.max : bytes)
+            try await store.add(img)
             return .json(imageInfo(img), status: 201)
+        } catch let e as APIError {
+            try? FileManager.default.removeItem(at: folder)
+            throw e
         } catch {
             try? FileManager.default.removeItem(at: folder)
             let text = oneLineDescription(error)
+            if case .tooLarge = error as? MedicalIOError {
+                throw APIError(413, text + " (the server's memory budget is \(configuration.memoryBudgetBytes >> 20) MB: --memory-budget)")
+            }
             if text.contains("unknown file format") { throw APIError(415, text) }
             throw APIError(400, text)
         }
@@ -326,7 +339,7 @@ public struct ServerAPI: Sendable {
             box = m.box.map { [$0.x0, $0.y0, $0.x1, $0.y1] }
             points = m.points.map { [$0.x, $0.y, $0.positive ? 1 : 0] }
             width = m.width; height = m.height; area = m.area; iou = Double(m.iou)
-            rle = RunLength.encode(m.mask)
+            rle = m.rle
             seconds = Seconds(embedding: m.embeddingSeconds, decoder: m.decoderSeconds)
         }
     }
@@ -415,8 +428,8 @@ public struct ServerAPI: Sendable {
             }
             var all = [UInt16](repeating: 0, count: plane * img.source.slices)
             for (k, m) in masks.enumerated() {
-                let base = m.slice * plane
-                for i in 0..<plane where m.mask[i] != 0 { all[base + i] = UInt16(k + 1) }
+                let base = m.slice * plane, label = UInt16(k + 1)
+                m.forEachForegroundRun { run in for i in run { all[base + i] = label } }
             }
             try OutputWriter.writeNIfTI(displayLabels: all, source: n, to: tmp)
         } else {
@@ -425,7 +438,8 @@ public struct ServerAPI: Sendable {
             }
             var labels = [UInt16](repeating: 0, count: plane)
             for (k, m) in masks.enumerated() {
-                for i in 0..<plane where m.mask[i] != 0 { labels[i] = UInt16(k + 1) }
+                let label = UInt16(k + 1)
+                m.forEachForegroundRun { run in for i in run { labels[i] = label } }
             }
             try OutputWriter.writeLabels2D(labels, width: w, height: h, to: tmp)
         }

@@ -1,4 +1,5 @@
 import Foundation
+import MedicalIO
 
 /// Settings of `medsam serve`.
 ///
@@ -40,7 +41,31 @@ public struct ServerConfiguration: Sendable {
     /// Seconds from a request head to the end of its body (a slow drip cannot hold a connection).
     public var bodyTimeout: Double = 300
 
+    /// Bytes the server may hold for uploads (decoded pixels), embeddings and masks together (`--memory-budget`).
+    /// Default: a quarter of the machine's memory (physical, or the cgroup limit when lower). Least recently used
+    /// embeddings, then images go when it is full; one image larger than the budget is refused (413).
+    public var memoryBudgetBytes: Int = ServerConfiguration.defaultMemoryBudget()
+
     public init(workdir: URL) { self.workdir = workdir }
+
+    /// What the file readers may decode for one upload: at most half the budget as 4-byte pixels, a quarter as
+    /// raw sample bytes — a 46,340² PNG or a 1000³ NIfTI is a typed "too large" error before any allocation.
+    public var readerLimits: MedicalIOLimits {
+        MedicalIOLimits(maxElements: max(1, memoryBudgetBytes / 8), maxBytes: max(1, memoryBudgetBytes / 4))
+    }
+
+    /// A quarter of physical memory, or of the cgroup (v2 `memory.max`, v1 `memory.limit_in_bytes`) limit when
+    /// that is lower.
+    public static func defaultMemoryBudget() -> Int {
+        var total = Int(clamping: ProcessInfo.processInfo.physicalMemory)
+        for f in ["/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"] {
+            if let text = try? String(contentsOfFile: f, encoding: .utf8),
+               let v = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)), v > 0 {
+                total = min(total, v)
+            }
+        }
+        return max(64 << 20, total / 4)
+    }
 
     /// Whether `host` is a loopback address: `localhost`, a `127.x.y.z` dotted-quad or `::1` (exact; a name
     /// that merely starts with `127.` is not one).

@@ -240,7 +240,12 @@ final class ServerHTTPTests: XCTestCase {
             XCTAssertTrue(page.headers.contains("Set-Cookie: medsam_token_\(port)=\(token); Path=/; HttpOnly; SameSite=Strict"),
                           page.headers)
             let plain = try raw(port, "GET", "/", headers: [host])
-            XCTAssertFalse(plain.headers.lowercased().contains("set-cookie"), "no cookie without the token")
+            XCTAssertFalse(plain.headers.contains("medsam_token"), "no token cookie without the token")
+            // Every page load without one gets its browser-session cookie (per-session eviction), also HttpOnly.
+            let session = try XCTUnwrap(plain.headers.split(separator: "\r\n").first { $0.hasPrefix("Set-Cookie: medsam_session_\(port)=") })
+            XCTAssertTrue(session.hasSuffix("; Path=/; HttpOnly; SameSite=Strict"), String(session))
+            let again = try raw(port, "GET", "/", headers: [host, "Cookie: " + session.dropFirst("Set-Cookie: ".count).split(separator: ";")[0]])
+            XCTAssertFalse(again.headers.contains("medsam_session"), "a page that has its session keeps it")
             let png = try Data(contentsOf: fixtureURL("io/png/gray8.png"))
             for auth in ["Authorization: Bearer \(token)", "Cookie: medsam_token_\(port)=\(token)"] {
                 let r = try raw(port, "POST", "/api/images?name=a.png", headers: [host, auth], body: png)
