@@ -4,7 +4,10 @@
 #
 #   Fuzz/run.sh [seconds-per-target] [target ...]        (default 60 s, all targets)
 #
-# Working corpora:   .build-fuzz/corpus/<target>/   (kept between runs, git-ignored)
+# Dictionaries:      Fuzz/dict/<format>.dict (structure-aware tokens: DICOM tags/VRs, IS/DS specials, NIfTI/PNG
+#                    fields, pickle opcodes, ZIP records), passed with -dict=.
+# Working corpora:   .build-fuzz/corpus/<target>/   (kept between runs, git-ignored; FUZZ_CORPUS_ROOT overrides)
+# Exit status:       0, or 1 when a target crashed / left an artifact (scripts/fuzz-regression.sh relies on it)
 # Crashes / leaks:   .build-fuzz/artifacts/<target>/  → copy into Fixtures/corpus/<format>/ and add a
 #                    regression test to Tests/ReliabilityTests/CorpusTests.swift.
 # Summary:           .build-fuzz/summary.txt  (executions and findings per target)
@@ -17,13 +20,15 @@ shift || true
 ALL=(FuzzPickle FuzzTorchZip FuzzSafetensors FuzzNPY FuzzNPZ FuzzNIfTI FuzzDICOM FuzzPNG FuzzJPEG)
 [ $# -gt 0 ] && TARGETS=("$@") || TARGETS=("${ALL[@]}")
 SCRATCH="$ROOT/.build-fuzz"
+CORPUS_ROOT=${FUZZ_CORPUS_ROOT:-$SCRATCH/corpus}
 F="$ROOT/Fixtures"
 mkdir -p "$SCRATCH"
 
-for t in "${TARGETS[@]}"; do
-  swift build -c release --package-path "$FUZZ_DIR" --scratch-path "$SCRATCH/build" \
-    -Xswiftc -sanitize=fuzzer,address -Xswiftc -use-ld=lld --product "$t"
-done
+# One build for all targets (one plan; the executables link in parallel), or one product when a single target
+# was asked for.
+if [ ${#TARGETS[@]} -eq 1 ]; then product=(--product "${TARGETS[0]}"); else product=(); fi
+swift build -c release --package-path "$FUZZ_DIR" --scratch-path "$SCRATCH/build" \
+  -Xswiftc -sanitize=fuzzer,address -Xswiftc -use-ld=lld "${product[@]}"
 BIN=$(swift build -c release --package-path "$FUZZ_DIR" --scratch-path "$SCRATCH/build" --show-bin-path \
   -Xswiftc -sanitize=fuzzer,address -Xswiftc -use-ld=lld)
 
@@ -38,6 +43,18 @@ seeds() {   # seed files for a target (read-only inputs)
     FuzzDICOM)       echo "$F/io/dicom" "$F/corpus/dicom" ;;
     FuzzPNG)         echo "$F/io/png" "$F/corpus/png" ;;
     FuzzJPEG)        echo "$F/io/jpeg" "$F/corpus/jpeg" ;;
+  esac
+}
+
+dict() {    # libFuzzer dictionary of a target
+  case "$1" in
+    FuzzPickle|FuzzTorchZip) echo "$FUZZ_DIR/dict/pickle.dict" ;;
+    FuzzSafetensors)         echo "$FUZZ_DIR/dict/safetensors.dict" ;;
+    FuzzNPY|FuzzNPZ)         echo "$FUZZ_DIR/dict/npy.dict" ;;
+    FuzzNIfTI)               echo "$FUZZ_DIR/dict/nifti.dict" ;;
+    FuzzDICOM)               echo "$FUZZ_DIR/dict/dicom.dict" ;;
+    FuzzPNG)                 echo "$FUZZ_DIR/dict/png.dict" ;;
+    FuzzJPEG)                echo "$FUZZ_DIR/dict/jpeg.dict" ;;
   esac
 }
 
@@ -60,15 +77,16 @@ find "$F/io" -name '*.npz' -size -32k -exec cp {} "$SCRATCH/seeds/npz/" \;
 
 : > "$SCRATCH/summary.txt"
 for t in "${TARGETS[@]}"; do
-  corpus="$SCRATCH/corpus/$t"; artifacts="$SCRATCH/artifacts/$t/"
+  corpus="$CORPUS_ROOT/$t"; artifacts="$SCRATCH/artifacts/$t/"
   mkdir -p "$corpus" "$artifacts"
+  rm -f "$artifacts"/*   # findings of an earlier run were reported then; this run's count starts at 0
   dirs=()
   for d in $(seeds "$t"); do [ -d "$d" ] && dirs+=("$d"); done
   log="$SCRATCH/$t.log"
   echo "== $t: ${SECONDS_PER_TARGET}s, seeds: ${dirs[*]}"
   set +e
   ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:allocator_may_return_null=0} \
-    "$BIN/$t" "$corpus" "${dirs[@]}" -max_total_time="$SECONDS_PER_TARGET" -timeout=20 \
+    "$BIN/$t" "$corpus" "${dirs[@]}" -dict="$(dict "$t")" -max_total_time="$SECONDS_PER_TARGET" -timeout=20 \
       -rss_limit_mb=3072 -malloc_limit_mb=2048 -max_len=65536 -print_final_stats=1 \
       -artifact_prefix="$artifacts" > "$log" 2>&1
   rc=$?
@@ -78,6 +96,11 @@ for t in "${TARGETS[@]}"; do
   found=$(ls "$artifacts" | wc -l)
   echo "$t: exit $rc, $runs executions in ${SECONDS_PER_TARGET}s, $cov, corpus $(ls "$corpus" | wc -l) files, artifacts $found" \
     | tee -a "$SCRATCH/summary.txt"
-  [ "$found" -gt 0 ] && ls "$artifacts" | sed 's/^/    /'
+  if [ "$found" -gt 0 ] || [ "$rc" -ne 0 ]; then
+    failed=1
+    ls "$artifacts" | sed 's/^/    /'
+    grep -m 5 -E 'ERROR|SUMMARY|Fatal error|deadly signal' "$log" | sed 's/^/    /' || true
+  fi
 done
 echo; cat "$SCRATCH/summary.txt"
+exit "${failed:-0}"

@@ -161,15 +161,16 @@ public struct ImageSource: Sendable {
     }
 
     /// Opens `url` (format detected from its bytes). A 3-D challenge case is refused unless `allow3DChallenge`.
-    public static func open(_ url: URL, allow3DChallenge: Bool = true) throws -> ImageSource {
+    /// `limits` caps what the readers decode (`medsam serve` derives them from its memory budget).
+    public static func open(_ url: URL, allow3DChallenge: Bool = true, limits: MedicalIOLimits = .default) throws -> ImageSource {
         let format = try InputFormat.detect(url)
         let what = url.lastPathComponent
         switch format {
         case .png, .jpeg:
-            let raw = format == .png ? try PNGFile.read(url) : try JPEGFile.read(url)
+            let raw = format == .png ? try PNGFile.read(url, limits: limits) : try JPEGFile.read(url, limits: limits)
             return ImageSource(url: url, format: format, content: .image(raw), slices: 1, width: raw.width, height: raw.height)
         case .npy:
-            let a = try NPYArray.read(url)
+            let a = try NPYArray.read(url, limits: limits)
             let pt: PixelType
             switch a.dtype {
             case .uint8, .bool: pt = .uint8
@@ -188,7 +189,7 @@ public struct ImageSource: Sendable {
             }
             return ImageSource(url: url, format: format, content: .image(raw), slices: 1, width: raw.width, height: raw.height)
         case .npz:
-            let c = try ChallengeCase.read(url)
+            let c = try ChallengeCase.read(url, limits: limits)
             if c.is3D {
                 guard allow3DChallenge else { throw ToolError("\(what) is a 3-D challenge case: use `medsam volume`") }
                 let s = c.imgs.shape
@@ -198,17 +199,17 @@ public struct ImageSource: Sendable {
             let img = try c.image2D()
             return ImageSource(url: url, format: format, content: .challenge2D(c, img), slices: 1, width: img.width, height: img.height)
         case .nifti:
-            let n = try NIfTIImage.read(url)
+            let n = try NIfTIImage.read(url, limits: limits)
             let first = try n.axialSlice(0)
             return ImageSource(url: url, format: format, content: .nifti(n), slices: n.volume.depth,
                                width: first.width, height: first.height)
         case .dicom:
-            let d = try DICOMImage.read(url)
+            let d = try DICOMImage.read(url, limits: limits)
             let first = try d.frame(0)
             return ImageSource(url: url, format: format, content: .dicom(d), slices: d.numberOfFrames,
                                width: first.width, height: first.height)
         case .dicomFolder:
-            let s = try DICOMSeries.read(url)
+            let s = try DICOMSeries.read(url, limits: limits)
             let first = try s.volume.slice(z: 0)
             return ImageSource(url: url, format: format, content: .dicomSeries(s), slices: s.volume.depth,
                                width: first.width, height: first.height)

@@ -247,7 +247,8 @@ struct Serve: AsyncParsableCommand {
         Starts a local web server (loopback only unless --host says otherwise) and prints its URL. The page opens \
         PNG/JPEG, DICOM, NIfTI (slice slider) and challenge .npz files, computes each slice's image embedding once, \
         and runs only the prompt encoder and mask decoder per box. Uploads are written only inside --workdir \
-        (default: a new temporary folder, removed at exit). API: docs/SERVE.md. Stop with Ctrl-C.
+        (in a new private folder, removed at exit). The printed URL carries a per-launch token (?token=…); beyond \
+        loopback every request needs it. API and security rules: docs/SERVE.md. Stop with Ctrl-C.
 
         Example:
           medsam serve --port 8080
@@ -259,12 +260,20 @@ struct Serve: AsyncParsableCommand {
     var host: String = "127.0.0.1"
     @Option(help: "TCP port (0 = any free port).")
     var port: Int = 8080
-    @Option(help: "Working folder for uploads (default: a new temporary folder, removed at exit).")
+    @Option(help: "Folder in which the run's private upload folder is made (default: the temporary directory); must be yours and not writable by others.")
     var workdir: String?
     @Option(help: "Largest accepted upload, MB.")
     var maxUploadMb: Int = 512
     @Option(help: "Folder with index.html, app.js and style.css to serve instead of the built-in page.")
     var webRoot: String?
+    @Option(help: "Memory for uploads, embeddings and masks together, MB (default: a quarter of the machine's memory).")
+    var memoryBudget: Int?
+    @Option(name: .customLong("allow-host"), parsing: .unconditionalSingleValue,
+            help: "Also answer requests whose Host is this name (repeatable; e.g. the machine's DNS name with --host 0.0.0.0).")
+    var allowHosts: [String] = []
+    @Option(help: ArgumentHelp("Access token (default: a new random one per launch, printed in the URL).",
+                               discussion: "Needed for every request when --host is not loopback; on loopback it is optional (same-origin pages work without it). An empty --token '' disables it, on loopback only."))
+    var token: String?
 
     func run() async throws {
         try modelOptions.applyThreads()
@@ -281,23 +290,32 @@ struct Serve: AsyncParsableCommand {
         guard (0...65535).contains(port) else { throw ToolError("--port \(port): must be 0…65535") }
         guard maxUploadMb >= 1, maxUploadMb <= 1 << 20 else { throw ToolError("--max-upload-mb \(maxUploadMb): must be 1…1048576") }
         let kind = try ModelLoader.kind(modelOptions.model)
-        let temporary = workdir == nil
-        let folder = workdir.map { URL(fileURLWithPath: $0) }
-            ?? FileManager.default.temporaryDirectory.appendingPathComponent("medsam-serve-\(ProcessInfo.processInfo.processIdentifier)")
-        var config = ServerConfiguration(workdir: folder)
+        var config = ServerConfiguration(workdir: URL(fileURLWithPath: "/"))
         config.host = host
         config.port = port
         config.maxUploadBytes = maxUploadMb << 20
         config.webRoot = webRoot.map { URL(fileURLWithPath: $0) }
+        config.allowedHosts = allowHosts
+        if let memoryBudget {
+            guard memoryBudget >= 16, memoryBudget <= 1 << 30 else { throw ToolError("--memory-budget \(memoryBudget): must be 16…1073741824 MB") }
+            config.memoryBudgetBytes = memoryBudget << 20
+        }
+        config.token = token ?? RequestGuard.newToken()
+        if !config.isLoopback && config.token == "" {
+            throw ToolError("--host \(host) is not loopback: the server needs a token (leave out --token '' or give one)")
+        }
         let t0 = Date()
         let segmenter = try ModelLoader.load(kind, checkpoint: modelOptions.checkpoint)
+        // This run's own folder (mkdtemp, 0700) inside --workdir or the temporary directory; removed at exit.
+        let folder = try WorkFolder.createRun(in: workdir.map { URL(fileURLWithPath: $0) })
+        defer { try? FileManager.default.removeItem(at: folder) }
+        config.workdir = folder
         let api = try ServerAPI(segmenter: segmenter, configuration: config)
         FileHandle.standardOutput.write(Data(String(format: "%@ loaded in %.2f s; uploads go to %@\n", segmenter.model.displayName,
                                                     Date().timeIntervalSince(t0), folder.path).utf8))
         if !config.isLoopback {
-            FileHandle.standardError.write(Data("warning: --host \(host) makes the page reachable from other machines; it has no login\n".utf8))
+            FileHandle.standardError.write(Data("note: --host \(host) makes the page reachable from other machines; every request needs the token in the URL below\n".utf8))
         }
-        defer { if temporary { try? FileManager.default.removeItem(at: folder) } }
         try await SegmentationServer(api: api).run { url in
             // Unbuffered: a script reading the URL from a pipe sees it at once.
             FileHandle.standardOutput.write(Data("MedSAM-Swift serving at \(url)  (Ctrl-C to stop)\n".utf8))

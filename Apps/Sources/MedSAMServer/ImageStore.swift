@@ -4,19 +4,30 @@ import MedSAM
 import MedSAMTools
 import MedicalIO
 
-/// Runs model work (image encoder, prompt encoder + mask decoder) one job at a time on its own thread, so the
-/// compute threads the package splits its GEMMs over are never shared by two jobs and the server's event loops
-/// and Swift's cooperative pool never block on a multi-second encoder pass.
+/// Runs model work on two serial queues of its own: image-encoder passes on one, prompt encoder + mask decoder
+/// jobs on the other, so a box on a cached embedding never waits behind another image's multi-second encoder
+/// run; neither blocks the server's event loops or Swift's cooperative pool. (The package's parallel loops are
+/// re-entrant: an encoder pass and a decoder job may run at the same time.)
 public final class ComputeEngine: Sendable {
     public let segmenter: Segmenter
-    private let queue = DispatchQueue(label: "medsam.serve.compute", qos: .userInitiated)
+    private let encoderQueue = DispatchQueue(label: "medsam.serve.encoder", qos: .userInitiated)
+    private let decoderQueue = DispatchQueue(label: "medsam.serve.decoder", qos: .userInteractive)
 
     public init(segmenter: Segmenter) { self.segmenter = segmenter }
 
-    /// Runs `body` on the compute thread and returns its result.
-    public func run<T: Sendable>(_ body: @escaping @Sendable (Segmenter) throws -> T) async throws -> T {
-        let segmenter = self.segmenter
-        return try await withCheckedThrowingContinuation { continuation in
+    /// Runs `body` (an image-encoder pass) on the encoder queue and returns its result.
+    public func runEncoder<T: Sendable>(_ body: @escaping @Sendable (Segmenter) throws -> T) async throws -> T {
+        try await Self.run(on: encoderQueue, segmenter, body)
+    }
+
+    /// Runs `body` (prompt encoder + mask decoder on a cached embedding) on the decoder queue.
+    public func runDecoder<T: Sendable>(_ body: @escaping @Sendable (Segmenter) throws -> T) async throws -> T {
+        try await Self.run(on: decoderQueue, segmenter, body)
+    }
+
+    private static func run<T: Sendable>(on queue: DispatchQueue, _ segmenter: Segmenter,
+                                         _ body: @escaping @Sendable (Segmenter) throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
             queue.async { continuation.resume(with: Result { try body(segmenter) }) }
         }
     }
@@ -31,12 +42,18 @@ struct StoredImage: Sendable {
     let isCT: Bool
     let defaultWindow: String
     let windowDescription: String
+    /// The browser session (cookie) that uploaded it; "" for clients without one.
+    var session: String = ""
+    /// Memory held by the decoded pixels (estimate: 4 bytes per decoded value), counted against the budget.
+    var bytes: Int = 0
     var masks: [String: StoredMask] = [:]
     /// Mask ids in creation order (a replacing mask takes the place of the one it replaces).
     var maskOrder: [String] = []
+    var maskBytes: Int { masks.values.reduce(0) { $0 + $1.bytes } }
 }
 
-/// One segmentation result of a box/point prompt on one slice.
+/// One segmentation result of a box/point prompt on one slice, kept run-length coded (a 20,000² mask of one
+/// structure is a few hundred KB instead of 400 MB).
 struct StoredMask: Sendable {
     let id: String
     let slice: Int
@@ -45,12 +62,33 @@ struct StoredMask: Sendable {
     let points: [Point]
     let width: Int
     let height: Int
-    /// 0/1 per pixel, row-major.
-    let mask: [UInt8]
+    /// ``RunLength`` code of the 0/1 mask (row-major, background first).
+    let rle: [Int]
     let iou: Float
     let embeddingSeconds: Double
     let decoderSeconds: Double
-    var area: Int { mask.reduce(0) { $0 + Int($1) } }
+    let area: Int
+
+    init(id: String, slice: Int, window: String, box: Box?, points: [Point], width: Int, height: Int, mask: [UInt8],
+         iou: Float, embeddingSeconds: Double, decoderSeconds: Double) {
+        self.id = id; self.slice = slice; self.window = window; self.box = box; self.points = points
+        self.width = width; self.height = height; self.iou = iou
+        self.embeddingSeconds = embeddingSeconds; self.decoderSeconds = decoderSeconds
+        let runs = RunLength.encode(mask)
+        rle = runs
+        area = stride(from: 1, to: runs.count, by: 2).reduce(0) { $0 + runs[$1] }
+    }
+
+    var bytes: Int { rle.count * MemoryLayout<Int>.size + 256 }
+
+    /// Calls `body` with each foreground run as a range of row-major pixel indices.
+    func forEachForegroundRun(_ body: (Range<Int>) -> Void) {
+        var i = 0
+        for (k, r) in rle.enumerated() {
+            if k % 2 == 1 && r > 0 { body(i..<(i + r)) }
+            i += r
+        }
+    }
 }
 
 /// Identifies an image embedding: the same slice under another window is another image for the model.
@@ -61,14 +99,19 @@ struct EmbeddingKey: Hashable, Sendable {
 }
 
 /// All server state: uploaded images (each in its own folder under the working folder), their masks, and a
-/// small least-recently-used cache of image embeddings. An actor, so requests from many connections never race.
+/// least-recently-used cache of image embeddings. An actor, so requests from many connections never race.
+///
+/// Memory: decoded images, embeddings and masks are counted against ``ServerConfiguration/memoryBudgetBytes``.
+/// When it is full, least recently used embeddings go first (they can be recomputed), then the least recently
+/// used images of the session that needs the room, and only then other sessions' images. Beyond
+/// ``ServerConfiguration/maxImages`` per session, that session's own least recently used image goes.
 actor ImageStore {
     let limits: ServerConfiguration
     let engine: ComputeEngine
     private var images: [String: StoredImage] = [:]
     /// Image ids, least recently used first.
     private var imageOrder: [String] = []
-    private var embeddings: [EmbeddingKey: ImageEmbedding] = [:]
+    private var embeddings: [EmbeddingKey: (ImageEmbedding, bytes: Int)] = [:]
     private var embeddingOrder: [EmbeddingKey] = []
     /// Embeddings being computed: a second request for the same key waits for the first instead of recomputing.
     private var pending: [EmbeddingKey: Task<ImageEmbedding, any Error>] = [:]
@@ -78,18 +121,46 @@ actor ImageStore {
         self.engine = engine
     }
 
+    /// Bytes held now: decoded images, their masks, embeddings.
+    var bytesInUse: Int {
+        images.values.reduce(0) { $0 + $1.bytes + $1.maskBytes } + embeddings.values.reduce(0) { $0 + $1.bytes }
+    }
+
     // MARK: images
 
-    func add(_ image: StoredImage) {
+    /// Stores an uploaded image, making room within the budget.
+    /// - Throws: 413 when the image alone needs more than the budget.
+    func add(_ image: StoredImage) throws(APIError) {
+        guard image.bytes <= limits.memoryBudgetBytes else {
+            throw APIError(413, "\(image.name) needs \(image.bytes >> 20) MB decoded, more than the server's memory budget of "
+                           + "\(limits.memoryBudgetBytes >> 20) MB (--memory-budget)")
+        }
+        let own = imageOrder.filter { images[$0]?.session == image.session }
+        if own.count >= limits.maxImages { remove(own[0]) }
+        makeRoom(image.bytes, for: image.session)
         images[image.id] = image
         imageOrder.append(image.id)
-        while imageOrder.count > limits.maxImages {
-            remove(imageOrder[0])
+    }
+
+    /// Evicts until `needed` more bytes fit: embeddings (LRU), then `session`'s own images, then others' (LRU).
+    private func makeRoom(_ needed: Int, for session: String, keeping keep: String? = nil) {
+        let budget = limits.memoryBudgetBytes
+        while bytesInUse + needed > budget, let key = embeddingOrder.first {
+            embeddingOrder.removeFirst()
+            embeddings[key] = nil
+        }
+        while bytesInUse + needed > budget,
+              let victim = imageOrder.first(where: { $0 != keep && images[$0]?.session == session })
+                ?? imageOrder.first(where: { $0 != keep }) {
+            remove(victim)
         }
     }
 
     func image(_ id: String) throws(APIError) -> StoredImage {
-        guard let img = images[id] else { throw APIError(404, "unknown image id \(id) (uploaded images are kept until \(limits.maxImages) newer ones arrive)") }
+        guard let img = images[id] else {
+            throw APIError(404, "unknown image id \(id) (an image is dropped after \(limits.maxImages) newer ones from the same "
+                           + "page, or when the server's memory budget needs the room)")
+        }
         if let i = imageOrder.firstIndex(of: id) { imageOrder.remove(at: i); imageOrder.append(id) }
         return img
     }
@@ -119,7 +190,7 @@ actor ImageStore {
         let key = EmbeddingKey(image: id, slice: slice, window: window)
         if let e = embeddings[key] {
             touch(key)
-            return (e, 0, true)
+            return (e.0, 0, true)
         }
         let start = DispatchTime.now().uptimeNanoseconds
         let task: Task<ImageEmbedding, any Error>
@@ -129,7 +200,7 @@ actor ImageStore {
             let engine = self.engine
             task = Task {
                 let image = try await makeImage()
-                return try await engine.run { try $0.embed(image) }
+                return try await engine.runEncoder { try $0.embed(image) }
             }
             pending[key] = task
             encoderPasses += 1
@@ -142,11 +213,15 @@ actor ImageStore {
             throw error
         }
         pending[key] = nil
-        if images[id] != nil, embeddings[key] == nil {
-            embeddings[key] = embedding
-            embeddingOrder.append(key)
-            while embeddingOrder.count > limits.maxEmbeddings {
-                embeddings[embeddingOrder.removeFirst()] = nil
+        if let img = images[id], embeddings[key] == nil {
+            let bytes = embedding.tensor.count * MemoryLayout<Float>.size
+            makeRoom(bytes, for: img.session, keeping: id)
+            if images[id] != nil && bytesInUse + bytes <= limits.memoryBudgetBytes {
+                embeddings[key] = (embedding, bytes)
+                embeddingOrder.append(key)
+                while embeddingOrder.count > limits.maxEmbeddings {
+                    embeddings[embeddingOrder.removeFirst()] = nil
+                }
             }
         }
         return (embedding, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9, false)
@@ -160,6 +235,8 @@ actor ImageStore {
 
     /// Stores `mask` on image `id`; with `replacing`, the new mask takes the old one's place in the order.
     func store(_ mask: StoredMask, on id: String, replacing old: String?) throws(APIError) {
+        guard images[id] != nil else { throw APIError(404, "image \(id) was removed while its mask was computed") }
+        makeRoom(mask.bytes, for: images[id]!.session, keeping: id)
         guard var img = images[id] else { throw APIError(404, "image \(id) was removed while its mask was computed") }
         if let old {
             guard img.masks[old] != nil, let i = img.maskOrder.firstIndex(of: old) else {

@@ -12,8 +12,10 @@ public struct APIRequest: Sendable {
     public var path: String
     public var query: [String: String]
     public var body: Data
-    public init(method: String, path: String, query: [String: String] = [:], body: Data = Data()) {
-        self.method = method; self.path = path; self.query = query; self.body = body
+    /// The browser session (the page's `medsam_session` cookie): images are evicted per session first.
+    public var session: String
+    public init(method: String, path: String, query: [String: String] = [:], body: Data = Data(), session: String = "") {
+        self.method = method; self.path = path; self.query = query; self.body = body; self.session = session
     }
 }
 
@@ -51,13 +53,29 @@ public struct ServerAPI: Sendable {
     let engine: ComputeEngine
     let web: WebResources
 
-    /// Creates the working folder if needed and finds the page's files (typed error if they are missing).
+    /// Checks the configuration, creates the working folder if needed (mode 0700; an existing one must be owned
+    /// by this user and not writable by others) and finds the page's files.
+    /// - Throws: `ToolError` for a server bound beyond loopback without a token, a malformed `--allow-host` name
+    ///   or token, an unsafe working folder, or missing page files.
     public init(segmenter: Segmenter, configuration: ServerConfiguration) throws {
         self.configuration = configuration
-        do {
-            try FileManager.default.createDirectory(at: configuration.workdir, withIntermediateDirectories: true)
-        } catch {
-            throw ToolError("cannot create the working folder \(configuration.workdir.path): \(error.localizedDescription)")
+        let token = configuration.token ?? ""
+        if !configuration.isLoopback && token.isEmpty {
+            throw ToolError("--host \(configuration.host) makes the server reachable from other machines: it needs a token "
+                            + "(the default; do not pass an empty --token)")
+        }
+        if !token.isEmpty && !RequestGuard.isValidToken(token) {
+            throw ToolError("--token: use 16…256 characters of A-Z, a-z, 0-9, '-', '_', '.'")
+        }
+        for name in configuration.allowedHosts {
+            guard let parsed = RequestGuard.hostName(name), parsed == name.lowercased() else {
+                throw ToolError("--allow-host '\(name)': give a host name or IP literal without port or scheme")
+            }
+        }
+        if FileManager.default.fileExists(atPath: configuration.workdir.path) {
+            try WorkFolder.checkPrivate(configuration.workdir)
+        } else {
+            try WorkFolder.makePrivateDirectory(configuration.workdir)
         }
         self.engine = ComputeEngine(segmenter: segmenter)
         self.store = ImageStore(limits: configuration, engine: engine)
@@ -80,6 +98,10 @@ public struct ServerAPI: Sendable {
     // MARK: routing
 
     private func route(_ r: APIRequest) async throws -> APIResponse {
+        let isUpload = r.method.uppercased() == "POST" && r.path == "/api/images"
+        guard isUpload || r.body.count <= configuration.maxJSONBytes else {
+            throw APIError(413, "request body of \(r.body.count) bytes exceeds the limit of \(configuration.maxJSONBytes) bytes")
+        }
         let parts = r.path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
         let method = r.method.uppercased()
         func only(_ allowed: String) throws(APIError) {
@@ -99,7 +121,7 @@ public struct ServerAPI: Sendable {
             return .json(info())
         case 1 where rest[0] == "images":
             try only("POST")
-            return try await upload(name: r.query["name"] ?? "upload", body: r.body)
+            return try await upload(name: r.query["name"] ?? "upload", body: r.body, session: r.session)
         case 2 where rest[0] == "images":
             let id = try Self.id(rest[1])
             if method == "DELETE" {
@@ -204,7 +226,7 @@ public struct ServerAPI: Sendable {
         return s.isEmpty ? "upload" : s
     }
 
-    private func upload(name: String, body: Data) async throws -> APIResponse {
+    private func upload(name: String, body: Data, session: String) async throws -> APIResponse {
         guard !body.isEmpty else { throw APIError(400, "empty upload: send the file's bytes as the request body") }
         guard body.count <= configuration.maxUploadBytes else {
             throw APIError(413, "upload of \(body.count) bytes exceeds the limit of \(configuration.maxUploadBytes) bytes")
@@ -213,21 +235,32 @@ public struct ServerAPI: Sendable {
         let folder = configuration.workdir.appendingPathComponent(id, isDirectory: true)
         let file = folder.appendingPathComponent(Self.safeName(name))
         do {
-            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: false)
-            try body.write(to: file)
+            try WorkFolder.makePrivateDirectory(folder)
+            try WorkFolder.writePrivateFile(body, to: file)
             // Reading and windowing a large volume takes a while: off the caller's thread.
+            // Reader limits derived from the memory budget: a huge image is a typed error before it is allocated.
+            let limits = configuration.readerLimits
             let (source, first) = try await engine.runIO {
-                let source = try ImageSource.open(file)
+                let source = try ImageSource.open(file, limits: limits)
                 return (source, try source.input(slice: nil, window: nil))
             }
+            let (perSlice, o1) = source.width.multipliedReportingOverflow(by: source.height * first.image.channels * 4)
+            let (bytes, o2) = perSlice.multipliedReportingOverflow(by: source.slices)
             let isCT = source.modality?.uppercased() == "CT" || first.windowDescription.contains("CT")
             let img = StoredImage(id: id, name: Self.safeName(name), folder: folder, source: source, isCT: isCT,
-                                  defaultWindow: "auto", windowDescription: first.windowDescription)
-            await store.add(img)
+                                  defaultWindow: "auto", windowDescription: first.windowDescription,
+                                  session: session, bytes: o1 || o2 ? Int.max : bytes)
+            try await store.add(img)
             return .json(imageInfo(img), status: 201)
+        } catch let e as APIError {
+            try? FileManager.default.removeItem(at: folder)
+            throw e
         } catch {
             try? FileManager.default.removeItem(at: folder)
             let text = oneLineDescription(error)
+            if case .tooLarge = error as? MedicalIOError {
+                throw APIError(413, text + " (the server's memory budget is \(configuration.memoryBudgetBytes >> 20) MB: --memory-budget)")
+            }
             if text.contains("unknown file format") { throw APIError(415, text) }
             throw APIError(400, text)
         }
@@ -307,7 +340,7 @@ public struct ServerAPI: Sendable {
             box = m.box.map { [$0.x0, $0.y0, $0.x1, $0.y1] }
             points = m.points.map { [$0.x, $0.y, $0.positive ? 1 : 0] }
             width = m.width; height = m.height; area = m.area; iou = Double(m.iou)
-            rle = RunLength.encode(m.mask)
+            rle = m.rle
             seconds = Seconds(embedding: m.embeddingSeconds, decoder: m.decoderSeconds)
         }
     }
@@ -352,7 +385,7 @@ public struct ServerAPI: Sendable {
             try await self.input(img, slice: slice, window: choice).image
         }
         let start = DispatchTime.now().uptimeNanoseconds
-        let result = try await engine.run { try $0.segment(embedding, prompts: [prompt]) }
+        let result = try await engine.runDecoder { try $0.segment(embedding, prompts: [prompt]) }
         let decoderSeconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         guard let seg = result.first else { throw APIError(500, "the decoder returned no mask") }
         let mask = StoredMask(id: Self.newID(), slice: slice, window: key, box: prompt.box, points: prompt.points,
@@ -366,14 +399,26 @@ public struct ServerAPI: Sendable {
 
     private func labels(image id: String, masks list: String, nifti: Bool) async throws -> APIResponse {
         let img = try await store.image(id)
-        let ids = try list.split(separator: ",").map { s throws(APIError) in try Self.id(String(s)) }
+        // At most one id per stored mask (33 characters each); a repeated id counts once, at its first place.
+        let limit = configuration.maxMasksPerImage
+        guard list.utf8.count <= limit * 33 else { throw APIError(400, "masks: at most \(limit) ids") }
+        var seen = Set<String>(), ids = [String]()
+        for s in list.split(separator: ",") {
+            let m = try Self.id(String(s))
+            if seen.insert(m).inserted { ids.append(m) }
+        }
         guard !ids.isEmpty else { throw APIError(400, "masks: list the mask ids to include (masks=ID1,ID2)") }
-        guard ids.count <= 65535 else { throw APIError(400, "masks: at most 65535") }
         var masks = [StoredMask]()
         for m in ids {
             guard let mask = img.masks[m] else { throw APIError(404, "unknown mask id \(m)") }
             masks.append(mask)
         }
+        // Building and compressing the label file takes a while on a large volume: off the cooperative pool.
+        let chosen = masks
+        return try await engine.runIO { try Self.writeLabels(img, masks: chosen, nifti: nifti) }
+    }
+
+    static func writeLabels(_ img: StoredImage, masks: [StoredMask], nifti: Bool) throws -> APIResponse {
         let w = img.source.width, h = img.source.height, plane = w * h
         let stem = Self.stem(img.name)
         let tmp = img.folder.appendingPathComponent(".labels-\(Self.newID())" + (nifti ? ".nii.gz" : ".png"))
@@ -384,8 +429,8 @@ public struct ServerAPI: Sendable {
             }
             var all = [UInt16](repeating: 0, count: plane * img.source.slices)
             for (k, m) in masks.enumerated() {
-                let base = m.slice * plane
-                for i in 0..<plane where m.mask[i] != 0 { all[base + i] = UInt16(k + 1) }
+                let base = m.slice * plane, label = UInt16(k + 1)
+                m.forEachForegroundRun { run in for i in run { all[base + i] = label } }
             }
             try OutputWriter.writeNIfTI(displayLabels: all, source: n, to: tmp)
         } else {
@@ -394,7 +439,8 @@ public struct ServerAPI: Sendable {
             }
             var labels = [UInt16](repeating: 0, count: plane)
             for (k, m) in masks.enumerated() {
-                for i in 0..<plane where m.mask[i] != 0 { labels[i] = UInt16(k + 1) }
+                let label = UInt16(k + 1)
+                m.forEachForegroundRun { run in for i in run { labels[i] = label } }
             }
             try OutputWriter.writeLabels2D(labels, width: w, height: h, to: tmp)
         }

@@ -750,6 +750,10 @@ function init() {
   new ResizeObserver(() => layout()).observe(el.stage);
   window.addEventListener('resize', layout);  // also catches devicePixelRatio changes (zoom)
 
+  // Opened with the printed ?token=…: the server has set its HttpOnly cookie with this answer, so the token
+  // leaves the address bar (and the history) at once.
+  if (new URLSearchParams(location.search).has('token')) history.replaceState(null, '', location.pathname);
+
   setState('idle', 'Open an image (PNG, JPEG, DICOM, NIfTI, NPZ, NPY) or drop it on the image area.');
   updateDownloads();
   api('GET', '/api/info').then((info) => {
