@@ -17,15 +17,15 @@ let package = Package(
             name: "FuzzSupport",
             dependencies: [
                 "CLibFuzzer",
-                .product(name: "NN", package: "MedSAM"), .product(name: "MedicalIO", package: "MedSAM"),
-                .product(name: "Preprocess", package: "MedSAM"),
+                .product(name: "Checkpoint", package: "MedSAM"), .product(name: "MedicalIO", package: "MedSAM"),
+                .product(name: "Imaging", package: "MedSAM"),
             ]
         ),
     ] + parsers.map { name in
         .executableTarget(
             name: name,
-            dependencies: ["FuzzSupport", .product(name: "NN", package: "MedSAM"), .product(name: "MedicalIO", package: "MedSAM"),
-                           .product(name: "Preprocess", package: "MedSAM")]
+            dependencies: ["FuzzSupport", .product(name: "Checkpoint", package: "MedSAM"), .product(name: "MedicalIO", package: "MedSAM"),
+                           .product(name: "Imaging", package: "MedSAM")]
         )
     },
     swiftLanguageModes: [.v6]

@@ -1,8 +1,8 @@
 import CLibFuzzer
+import Checkpoint
 import Foundation
+import Imaging
 import MedicalIO
-import NN
-import Preprocess
 
 /// Helpers shared by the fuzz targets.
 public enum Fuzz {
