@@ -60,10 +60,8 @@ enum Reliability {
     /// large buffers go back to the kernel and RSS measures live memory. No-op when
     /// `RELIABILITY_DEFAULT_MALLOC` is set or `mallopt` is unavailable. Process-wide and permanent.
     static func fixMallocMmapThreshold() {
-        guard ProcessInfo.processInfo.environment["RELIABILITY_DEFAULT_MALLOC"] == nil,
-              let sym = dlsym(dlopen(nil, RTLD_NOW), "mallopt") else { return }
-        typealias Mallopt = @convention(c) (Int32, Int32) -> Int32
-        _ = unsafeBitCast(sym, to: Mallopt.self)(-3 /* M_MMAP_THRESHOLD */, 128 * 1024)
+        guard ProcessInfo.processInfo.environment["RELIABILITY_DEFAULT_MALLOC"] == nil else { return }
+        TensorMemory.useFixedMallocThreshold(128 * 1024)
     }
 
     static func mb(_ bytes: Int) -> String { String(format: "%.1f MB", Double(bytes) / 1_048_576) }

@@ -277,16 +277,9 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         try modelOptions.applyThreads()
-        #if canImport(Glibc)
-        // A long-running process: with glibc's dynamic mmap threshold, the encoder's freed temporaries stay
-        // resident (RSS climbs by hundreds of MB over a few embeddings without any leak); a fixed 128 KiB
-        // threshold returns them to the system. MEDSAM_DEFAULT_MALLOC=1 keeps glibc's default.
-        if ProcessInfo.processInfo.environment["MEDSAM_DEFAULT_MALLOC"] == nil,
-           let mallopt = dlsym(dlopen(nil, RTLD_NOW), "mallopt") {   // <malloc.h> is not in the Glibc module
-            typealias Mallopt = @convention(c) (Int32, Int32) -> Int32
-            _ = unsafeBitCast(mallopt, to: Mallopt.self)(-3 /* M_MMAP_THRESHOLD */, 128 << 10)
-        }
-        #endif
+        // A long-running process: a fixed malloc mmap threshold returns freed temporaries to the system
+        // (TensorMemory.useFixedMallocThreshold). MEDSAM_DEFAULT_MALLOC=1 keeps glibc's default.
+        if ProcessInfo.processInfo.environment["MEDSAM_DEFAULT_MALLOC"] == nil { TensorMemory.useFixedMallocThreshold() }
         guard (0...65535).contains(port) else { throw ToolError("--port \(port): must be 0…65535") }
         guard maxUploadMb >= 1, maxUploadMb <= 1 << 20 else { throw ToolError("--max-upload-mb \(maxUploadMb): must be 1…1048576") }
         let kind = try ModelLoader.kind(modelOptions.model)
