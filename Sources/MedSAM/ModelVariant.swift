@@ -45,7 +45,7 @@ public struct ModelParts: Sendable {
 
     /// `encoder` with SAM's prompt encoder and mask decoder, read under `prompt_encoder` and `mask_decoder`
     /// and sized from the encoder (embedding channels and grid, input size).
-    /// - Throws: ``WeightError`` when a weight is missing or mis-shaped.
+    /// - Throws: `WeightError` when a weight is missing or mis-shaped.
     public static func sam(encoder: any ImageEncoding, loader: WeightLoader,
                            decoder: MaskDecoder.Configuration = .sam) throws -> ModelParts {
         let prompt = try PromptEncoder(loader.scope("prompt_encoder"),
@@ -83,7 +83,7 @@ public struct ModelVariant: Sendable {
     public var cachedCheckpointName: String?
     /// What to tell a user who has no checkpoint.
     public var checkpointHint: String
-    /// Whether LiteMedSAM's 3-D slice propagation applies (its frame must be a ``PropagationFrame``).
+    /// Whether LiteMedSAM's 3-D slice propagation applies (its frame must be a `PropagationFrame`).
     public var supportsVolumePropagation: Bool
     /// Whether a checkpoint with these keys holds this model.
     public let recognizes: @Sendable (_ keys: Set<String>) -> Bool

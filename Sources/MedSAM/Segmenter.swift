@@ -116,7 +116,7 @@ public final class Segmenter: Sendable {
 
     /// Loads a `.pth` (torch.save, plain state dict, `{"model": …}` wrapper, `module.` prefix) or a
     /// safetensors checkpoint and checks that it holds `model`.
-    /// - Throws: ``CheckpointError`` for unreadable files, ``WeightError`` for missing, unexpected or mis-shaped
+    /// - Throws: `CheckpointError` for unreadable files, `WeightError` for missing, unexpected or mis-shaped
     ///   keys, ``SegmenterError`` when the checkpoint holds another model or `model` is not in `registry`.
     public convenience init(_ model: ModelKind, checkpoint url: URL, registry: ModelRegistry = .standard) throws {
         try self.init(variant: try registry.variant(for: model), weights: try StateDict(contentsOf: url), registry: registry)
@@ -129,14 +129,14 @@ public final class Segmenter: Sendable {
     }
 
     /// Loads `variant` from a checkpoint file.
-    /// - Throws: as ``init(variant:weights:registry:)`` and ``CheckpointError`` for unreadable files.
+    /// - Throws: as ``init(variant:weights:registry:)`` and `CheckpointError` for unreadable files.
     public convenience init(variant: ModelVariant, checkpoint url: URL, registry: ModelRegistry = .standard) throws {
         try self.init(variant: variant, weights: try StateDict(contentsOf: url), registry: registry)
     }
 
     /// Builds `variant` from any weight source. Loading is strict for enumerable sources: unexpected keys are
     /// an error. When the source's keys are another variant's of `registry`, that is reported by name.
-    /// - Throws: ``SegmenterError/wrongModel(expected:found:)``, ``WeightError`` for missing, unexpected or
+    /// - Throws: ``SegmenterError/wrongModel(expected:found:)``, `WeightError` for missing, unexpected or
     ///   mis-shaped keys, ``SegmenterError/inconsistentModel(_:)`` when the parts do not fit together.
     public init(variant: ModelVariant, weights: any WeightSource, registry: ModelRegistry = .standard) throws {
         if let keys = weights.allKeys {
@@ -174,14 +174,14 @@ public final class Segmenter: Sendable {
     public func frame(width: Int, height: Int) -> any ModelFrame { variant.frame(width, height, inputSize) }
 
     /// Runs the image encoder (the expensive step) on a 0…255 gray or RGB image.
-    /// - Throws: ``ImagingError`` when the image has values outside 0…255.
+    /// - Throws: `ImagingError` when the image has values outside 0…255.
     public func embed(_ image: Image) throws -> ImageEmbedding {
         let input = try preprocess(image)
         return ImageEmbedding(model: model, features: encoder.encode(input), width: image.width, height: image.height)
     }
 
     /// The model input for `image`: (1, 3, S, S).
-    /// - Throws: ``ImagingError`` when the image has values outside 0…255.
+    /// - Throws: `ImagingError` when the image has values outside 0…255.
     public func preprocess(_ image: Image) throws -> Tensor {
         try frame(width: image.width, height: image.height).preprocess(image)
     }
@@ -191,7 +191,7 @@ public final class Segmenter: Sendable {
 
     /// Segments each prompt on an embedded image (prompt encoder + mask decoder + post-processing).
     /// - Throws: ``SegmenterError`` for an embedding of another model, an empty prompt or a point off the image;
-    ///   ``ImagingError`` for a box that is not finite, inverted, empty or off the image. Nothing runs until
+    ///   `ImagingError` for a box that is not finite, inverted, empty or off the image. Nothing runs until
     ///   every prompt is checked.
     public func segment(_ embedding: ImageEmbedding, prompts: [SegmentationPrompt]) throws -> [Segmentation] {
         guard embedding.model == model else {
@@ -264,7 +264,7 @@ public final class Segmenter: Sendable {
     /// Checks prompts against a `width`×`height` image, as ``segment(_:prompts:)`` does before running anything:
     /// each prompt has a box or points, boxes are finite, ordered, non-empty and on the image, points on the image.
     /// - Throws: ``SegmenterError/emptyPrompt(index:)``, ``SegmenterError/pointOutsideImage(x:y:width:height:)``
-    ///   or the box's ``ImagingError``.
+    ///   or the box's `ImagingError`.
     public static func validate(_ prompts: [SegmentationPrompt], width: Int, height: Int) throws {
         for (i, p) in prompts.enumerated() {
             guard p.box != nil || !p.points.isEmpty else { throw SegmenterError.emptyPrompt(index: i) }

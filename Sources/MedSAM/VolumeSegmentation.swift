@@ -41,14 +41,14 @@ extension Segmenter {
     /// Slice embeddings are computed once and shared by all boxes (the reference re-encodes them
     /// per box; the result is identical).
     ///
-    /// `volume` holds 0…255 values (a windowed CT/MR volume, ``Volume/init(uint8:width:height:depth:spacing:)``);
+    /// `volume` holds 0…255 values (a windowed CT/MR volume, `Volume/init(uint8:width:height:depth:spacing:)`);
     /// its first frame is segmented.
     ///
     /// ```swift
     /// let labels = try segmenter.segmentVolume(volume, boxes: [Box3D(x0: 40, y0: 30, z0: 3, x1: 90, y1: 80, z1: 12)])
     /// ```
     /// - Throws: ``VolumeError`` for a variant without propagation or a box that is inverted or outside the volume;
-    ///   ``ImagingError`` for values outside 0…255.
+    ///   `ImagingError` for values outside 0…255.
     public func segmentVolume(_ volume: Volume, boxes: [Box3D]) throws -> [UInt16] {
         let (d, h, w) = (volume.depth, volume.height, volume.width)
         guard variant.supportsVolumePropagation, let transform = frame(width: w, height: h) as? any PropagationFrame else {
