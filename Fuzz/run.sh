@@ -40,7 +40,7 @@ seeds() {   # seed files for a target (read-only inputs)
     FuzzNPY)         echo "$F/io/npy" "$F/corpus/npy" ;;
     FuzzNPZ)         echo "$F/io/npz" "$F/io/challenge" "$F/corpus/npz" "$SCRATCH/seeds/npz" ;;
     FuzzNIfTI)       echo "$F/io/nifti" "$F/corpus/nifti" ;;
-    FuzzDICOM)       echo "$F/io/dicom" "$F/corpus/dicom" ;;
+    FuzzDICOM)       echo "$F/io/dicom" "$F/corpus/dicom" "$FUZZ_DIR/seeds/dicom" ;;
     FuzzPNG)         echo "$F/io/png" "$F/corpus/png" ;;
     FuzzJPEG)        echo "$F/io/jpeg" "$F/corpus/jpeg" ;;
   esac

@@ -2,6 +2,7 @@ import Foundation
 import FuzzSupport
 import MedicalIO
 
+Fuzz.useDICOMValueMutator()
 Fuzz.main { input in
     let d = Data(input)
     Fuzz.medicalIO {

@@ -8,6 +8,9 @@ import MedicalIO
 public enum Fuzz {
     nonisolated(unsafe) static var body: ((UnsafeRawBufferPointer) -> Void)?
 
+    /// Turns on the DICOM number-value mutator (see `MedSAMFuzzUseDICOMValueMutator` in CLibFuzzer).
+    public static func useDICOMValueMutator() { MedSAMFuzzUseDICOMValueMutator() }
+
     /// Runs libFuzzer's driver with this process's arguments, calling `body` for every input.
     public static func main(_ body: @escaping (UnsafeRawBufferPointer) -> Void) -> Never {
         Fuzz.body = body
