@@ -14,10 +14,12 @@ import Darwin
 /// first one maps, faults in and zeroes no activation memory (before the cache, each run did that for all
 /// its temporaries: about a quarter of the LiteMedSAM encoder's time went to the kernel's page-fault path).
 ///
-/// The cache is bounded (``TensorMemory/cacheLimit``; buffers beyond it are unmapped at once) and gives
-/// everything back to the system on ``TensorMemory/trim()`` or by itself once no large buffer has been
-/// taken or returned for ``TensorMemory/idleSeconds``. Size classes are 8 per power of two (a buffer serves
-/// requests up to 12.5 % smaller), page-rounded.
+/// The cache is bounded twice: mapped memory (in use + cached) stays within the most ever in use at once
+/// plus an eighth (so peak resident memory grows by at most 12.5 % of the activations' peak), and cached
+/// bytes stay within ``TensorMemory/cacheLimit``. It gives everything back to the system on
+/// ``TensorMemory/trim()`` or by itself once no large buffer has been taken or returned for
+/// ``TensorMemory/idleSeconds``. Size classes are 8 per power of two, page-rounded; a request is served
+/// from its class or else from the smallest cached class up to twice its size.
 public enum TensorMemory {
     /// Buffers of at least this many bytes are pooled (smaller ones come from `malloc`).
     public static let pooledThreshold = 1 << 20
@@ -52,10 +54,20 @@ public enum TensorMemory {
 package final class BufferPool: Sendable {
     package static let shared = BufferPool(limit: TensorMemory.defaultCacheLimit, idleSeconds: TensorMemory.idleSeconds)
 
+    struct Entry {
+        var address: UInt
+        /// Release order (smaller = released earlier), for evicting the oldest first.
+        var sequence: UInt64
+    }
+
     struct State {
-        /// Size class (bytes) → addresses of free buffers of that class.
-        var free: [Int: [UInt]] = [:]
+        /// Size class (bytes) → free buffers of that class, most recently released last.
+        var free: [Int: [Entry]] = [:]
         var cachedBytes = 0
+        /// Bytes of pooled buffers in use, and the most ever in use at once.
+        var liveBytes = 0
+        var peakLiveBytes = 0
+        var sequence: UInt64 = 0
         var limit: Int
         var lastActivity: UInt64 = 0
         var idleTrimScheduled = false
@@ -87,31 +99,60 @@ package final class BufferPool: Sendable {
         return (b + step - 1) / step * step
     }
 
+    /// Headroom above the peak of bytes in use that the cache may add: an eighth of that peak.
+    /// Mapped memory (in use + cached) stays within `peak + peak / 8`, so the cache costs at most
+    /// 12.5 % of the peak resident activations, yet holds buffers of the size classes a run needs.
+    package static func headroom(peak: Int) -> Int { peak / 8 }
+
     /// A buffer of at least `bytes` bytes and its size class (pass both back to ``release(_:classBytes:)``),
     /// or nil when the system refuses the mapping.
+    ///
+    /// Served from the cache when a buffer of the request's class, or else of the smallest cached class up
+    /// to twice it, is free; otherwise newly mapped, after unmapping the oldest cached buffers as needed to
+    /// keep (in use + cached) within the peak in use plus ``headroom(peak:)``.
     package func allocate(bytes: Int) -> (UnsafeMutableRawPointer, Int)? {
         let cls = Self.sizeClass(bytes)
         let now = DispatchTime.now().uptimeNanoseconds
-        let cached: UInt? = state.withLock { s in
+        let (cached, evicted): ((UInt, Int)?, [(UInt, Int)]) = state.withLock { s in
             s.lastActivity = now
-            if let address = s.free[cls]?.popLast() {
-                if s.free[cls]?.isEmpty == true { s.free[cls] = nil }
-                s.cachedBytes -= cls
+            var chosen: Int? = s.free[cls] != nil ? cls : nil
+            if chosen == nil {
+                // Up to twice the request: a much larger buffer would hold resident memory the request does
+                // not need (measured: serving any larger class raised the LiteMedSAM encoder peak RSS from 269 to 381 MB).
+                for k in s.free.keys where k > cls && k <= 2 * cls && (chosen == nil || k < chosen!) { chosen = k }
+            }
+            if let k = chosen, let entry = s.free[k]?.popLast() {
+                if s.free[k]?.isEmpty == true { s.free[k] = nil }
+                s.cachedBytes -= k
+                s.liveBytes += k
+                s.peakLiveBytes = max(s.peakLiveBytes, s.liveBytes)
                 s.hits += 1
-                return address
+                return ((entry.address, k), [])
             }
             s.misses += 1
-            return nil
+            s.liveBytes += cls
+            s.peakLiveBytes = max(s.peakLiveBytes, s.liveBytes)
+            let budget = s.peakLiveBytes + Self.headroom(peak: s.peakLiveBytes)
+            var out: [(UInt, Int)] = []
+            while s.cachedBytes > 0 && s.liveBytes + s.cachedBytes > budget {
+                guard let (k, _) = s.free.min(by: { ($0.value.first?.sequence ?? .max) < ($1.value.first?.sequence ?? .max) }),
+                      let entry = s.free[k]?.first else { break }
+                s.free[k]?.removeFirst()
+                if s.free[k]?.isEmpty == true { s.free[k] = nil }
+                s.cachedBytes -= k
+                out.append((entry.address, k))
+            }
+            return (nil, out)
         }
-        if let cached, let p = UnsafeMutableRawPointer(bitPattern: cached) { return (p, cls) }
+        for (address, k) in evicted { Self.unmap(address, k) }
+        if let (address, k) = cached, let p = UnsafeMutableRawPointer(bitPattern: address) { return (p, k) }
         #if canImport(Glibc) || canImport(Darwin)
-        guard let p = mmap(nil, cls, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANON, -1, 0), p != MAP_FAILED else {
-            return nil
+        if let p = mmap(nil, cls, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANON, -1, 0), p != MAP_FAILED {
+            return (p, cls)
         }
-        return (p, cls)
-        #else
-        return nil
         #endif
+        state.withLock { s in s.liveBytes -= cls }
+        return nil
     }
 
     /// Returns a buffer from ``allocate(bytes:)``: cached if the bound allows, unmapped otherwise.
@@ -120,8 +161,10 @@ package final class BufferPool: Sendable {
         let address = UInt(bitPattern: pointer)
         let (kept, schedule): (Bool, Bool) = state.withLock { s in
             s.lastActivity = now
+            s.liveBytes -= cls
             guard s.cachedBytes + cls <= s.limit else { return (false, false) }
-            s.free[cls, default: []].append(address)
+            s.sequence += 1
+            s.free[cls, default: []].append(Entry(address: address, sequence: s.sequence))
             s.cachedBytes += cls
             let schedule = !s.idleTrimScheduled
             s.idleTrimScheduled = true
@@ -143,8 +186,8 @@ package final class BufferPool: Sendable {
             var out: [(UInt, Int)] = []
             // Drop the largest classes first until the cache fits.
             for cls in s.free.keys.sorted(by: >) where s.cachedBytes > limit {
-                while s.cachedBytes > limit, let a = s.free[cls]?.popLast() {
-                    out.append((a, cls))
+                while s.cachedBytes > limit, let e = s.free[cls]?.popLast() {
+                    out.append((e.address, cls))
                     s.cachedBytes -= cls
                 }
                 if s.free[cls]?.isEmpty == true { s.free[cls] = nil }
@@ -160,9 +203,10 @@ package final class BufferPool: Sendable {
 
     private static func takeAll(_ s: inout State) -> [(UInt, Int)] {
         var out: [(UInt, Int)] = []
-        for (cls, list) in s.free { for a in list { out.append((a, cls)) } }
+        for (cls, list) in s.free { for e in list { out.append((e.address, cls)) } }
         s.free = [:]
         s.cachedBytes = 0
+        s.peakLiveBytes = s.liveBytes   // the next workload sets its own peak
         return out
     }
 

@@ -52,6 +52,36 @@ final class BufferPoolTests: XCTestCase {
         pool.trim()
     }
 
+    func testSmallerRequestReusesALargerCachedBuffer() throws {
+        let pool = BufferPool(limit: 64 << 20, idleSeconds: 60)
+        let (p, c) = try XCTUnwrap(pool.allocate(bytes: 4 << 20))
+        pool.release(p, classBytes: c)
+        let (q, k) = try XCTUnwrap(pool.allocate(bytes: 3 << 20))      // no 3 MB buffer cached: the 4 MB one serves
+        XCTAssertEqual(q, p)
+        XCTAssertEqual(k, c, "the buffer keeps its own class")
+        XCTAssertEqual(pool.statistics.hits, 1)
+        pool.release(q, classBytes: k)
+        let (r, cr) = try XCTUnwrap(pool.allocate(bytes: 1 << 20))     // 4 MB is more than twice 1 MB: not reused
+        XCTAssertNotEqual(r, p)
+        XCTAssertEqual(pool.statistics.misses, 2)
+        pool.release(r, classBytes: cr)
+        pool.trim()
+    }
+
+    /// In use + cached stays within the peak in use plus an eighth: a miss evicts cached buffers first.
+    func testMappedMemoryStaysWithinPeakPlusHeadroom() throws {
+        let pool = BufferPool(limit: 1 << 30, idleSeconds: 60)
+        let (a, ca) = try XCTUnwrap(pool.allocate(bytes: 8 << 20))
+        pool.release(a, classBytes: ca)
+        XCTAssertEqual(pool.statistics.cachedBytes, 8 << 20)
+        // 2 MB in use + 8 MB cached would exceed 8 MB (peak) + 1 MB (headroom): the 8 MB buffer is unmapped.
+        let (b, cb) = try XCTUnwrap(pool.allocate(bytes: 2 << 20))
+        XCTAssertEqual(pool.statistics.cachedBytes, 0)
+        pool.release(b, classBytes: cb)
+        XCTAssertEqual(pool.statistics.cachedBytes, 2 << 20)
+        pool.trim()
+    }
+
     func testIdleCacheIsReturnedToTheSystem() throws {
         let pool = BufferPool(limit: 64 << 20, idleSeconds: 0.05)
         let (p, c) = try XCTUnwrap(pool.allocate(bytes: 2 << 20))
