@@ -41,17 +41,17 @@ public struct DICOMSeries: Sendable {
             guard groups[s] != nil else { throw MedicalIOError.missing(file: name, what: "series \(s) (has \(uids))") }
             uid = s
         } else {
-            uid = uids.max { (groups[$0]!.count, $1) < (groups[$1]!.count, $0) }!
+            uid = uids.max { (groups[$0]?.count ?? 0, $1) < (groups[$1]?.count ?? 0, $0) } ?? uids[0]
         }
-        var items = groups[uid]!
-        let first = items[0].1
+        var items = groups[uid] ?? []
+        guard let first = items.first?.1 else { throw MedicalIOError.missing(file: name, what: "slices of series \(uid)") }
         for (u, d) in items where d.rows != first.rows || d.columns != first.columns || d.samplesPerPixel != 1 || d.numberOfFrames != 1 {
             throw MedicalIOError.invalidArgument("\(name): \(u.lastPathComponent) is \(d.rows)×\(d.columns)×\(d.samplesPerPixel), \(d.numberOfFrames) frames; a series needs equal single-frame gray slices")
         }
         var positions: [Double]? = nil
         if let o = first.imageOrientation, o.count == 6, items.allSatisfy({ $0.1.imagePosition?.count == 3 }) {
             let nrm = [o[1] * o[5] - o[2] * o[4], o[2] * o[3] - o[0] * o[5], o[0] * o[4] - o[1] * o[3]]
-            let pos = items.map { p in (0..<3).reduce(0.0) { $0 + p.1.imagePosition![$1] * nrm[$1] } }
+            let pos = items.map { p in (0..<3).reduce(0.0) { $0 + (p.1.imagePosition?[$1] ?? 0) * nrm[$1] } }
             if Set(pos).count == pos.count { positions = pos }
         }
         if let pos = positions {

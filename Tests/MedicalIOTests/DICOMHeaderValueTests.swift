@@ -1,0 +1,61 @@
+import Foundation
+import MedicalIO
+import TestSupport
+import XCTest
+
+/// Header numbers from hostile files (`Fixtures/corpus/dicom/<attribute>_<token>.dcm`): values that decide the
+/// pixel layout or values are typed errors naming the attribute; descriptive values are dropped with a warning.
+/// Before the checked conversions, `nan`/`inf`/`1e30` trapped in `Int(Double)` and `1A` was read as 1 frame.
+final class DICOMHeaderValueTests: XCTestCase {
+    func corpus(_ name: String) -> URL { fixtureURL("corpus/dicom/\(name).dcm") }
+
+    func testLayoutValuesAreTypedErrors() {
+        let cases = ["frames_nan", "frames_inf", "frames_1e20", "frames_1e30", "frames_-1", "frames_1A", "frames_backslash",
+                     "frames_1e400", "frames_huge", "slope_nan", "slope_inf", "slope_1e400"]
+        for name in cases {
+            XCTAssertThrowsError(try DICOMImage.read(corpus(name)), name) { error in
+                guard case MedicalIOError.invalidHeader(_, let m) = error else { return XCTFail("\(name): \(error)") }
+                let attribute = name.hasPrefix("frames") ? "NumberOfFrames" : "RescaleSlope"
+                XCTAssertTrue(m.contains(attribute), "\(name): \(m)")
+            }
+        }
+    }
+
+    func testDescriptiveValuesAreDroppedWithAWarning() throws {
+        let cases: [(String, String)] = [("instance_nan", "InstanceNumber"), ("instance_inf", "InstanceNumber"),
+                                         ("instance_1e30", "InstanceNumber"), ("instance_backslash", "InstanceNumber"),
+                                         ("spacing_nanbackslashnan", "PixelSpacing"), ("spacing_backslash", "PixelSpacing"),
+                                         ("window_inf", "WindowCenter")]
+        for (name, attribute) in cases {
+            let d = try DICOMImage.read(corpus(name))
+            XCTAssertEqual(d.pixels, [0, 0, 0, 0], name)
+            XCTAssertNil(d.instanceNumber, name); XCTAssertNil(d.pixelSpacing, name); XCTAssertNil(d.windowCenter, name)
+            XCTAssertEqual(d.warnings.count, 1, name)
+            XCTAssertTrue(d.warnings.first?.contains(attribute) ?? false, "\(name): \(d.warnings)")
+        }
+        // Good values still read: pydicom's CT_small has InstanceNumber 1, spacing 0.661468 mm.
+        let ct = try DICOMImage.read(io("dicom/CT_small.dcm"))
+        XCTAssertEqual(ct.instanceNumber, 1)
+        XCTAssertEqual(ct.pixelSpacing, [0.661468, 0.661468])
+        XCTAssertEqual(ct.warnings, [])
+    }
+
+    /// A series folder with one hostile file (NumberOfFrames `nan`, which used to kill the process) and one
+    /// non-DICOM file: both skipped with a message, the three good slices load.
+    func testSeriesFolderSkipsTheBadFile() throws {
+        let dir = tempURL("series")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for n in ["slice0", "slice1", "slice2"] {
+            try FileManager.default.copyItem(at: io("dicom/series/\(n).dcm"), to: dir.appendingPathComponent("\(n).dcm"))
+        }
+        try FileManager.default.copyItem(at: corpus("frames_nan"), to: dir.appendingPathComponent("bad.dcm"))
+        try Data("not dicom".utf8).write(to: dir.appendingPathComponent("notes.txt"))
+        let s = try DICOMSeries.read(dir)
+        XCTAssertEqual(s.slices.count, 3)
+        XCTAssertEqual(s.slices.map { $0.imagePosition?[2] }, [-5, 2.5, 10])
+        XCTAssertEqual(s.skipped.map { $0.0.lastPathComponent }.sorted(), ["bad.dcm", "notes.txt"])
+        let bad = s.skipped.first { $0.0.lastPathComponent == "bad.dcm" }?.1 ?? ""
+        XCTAssertTrue(bad.contains("NumberOfFrames"), bad)
+    }
+}
