@@ -29,4 +29,13 @@ if ! python3 -c "import selenium" 2>/dev/null; then
     python3 -c "import selenium"
 fi
 
+# DICOM conformance test (Tests/MedicalIOTests/DICOMConformanceTests.swift): pydicom's bundled test files and the
+# pylibjpeg decoders as the reference (test-time tools only; nothing from them is committed).
+if ! python3 -c "import pydicom, pylibjpeg, libjpeg, openjpeg, rle, numpy" 2>/dev/null; then
+    echo "bootstrap: installing pydicom + pylibjpeg plugins (PyPI) for the DICOM conformance test"
+    python3 -m pip install -q --disable-pip-version-check "pydicom==3.0.2" "pylibjpeg==2.1.0" "pylibjpeg-libjpeg==2.5.0" \
+        "pylibjpeg-openjpeg==2.6.0" "pylibjpeg-rle==2.2.0" numpy 2>&1 | grep -v "WARNING: Running pip as the 'root' user" || true
+    python3 -c "import pydicom, pylibjpeg, libjpeg, openjpeg, rle, numpy"
+fi
+
 bash "$here/scripts/fetch-checkpoints.sh"

@@ -70,4 +70,7 @@ run("dcmcjpeg", "+el", "+sv", "1", "+pt", "2", str(sources["u12"]), str(HERE / "
 run("dcmcjpls", "+en", str(sources["u8"]), str(HERE / "u8_jpegls_near.dcm"))
 for mode in ("+is", "+in"):
     run("dcmcjpls", "+el", mode, str(sources["rgb"]), str(HERE / f"rgb_jpegls{mode.replace('+', '_')}.dcm"))
+# MONOCHROME1 (higher = darker), 8-bit: the model input is inverted, raw values are not.
+mono1 = native("mono1", (np.arange(H * W) % 256).astype(np.uint8).reshape(H, W), 8, False, "MONOCHROME1")
+mono1.rename(HERE.parent / "mono1.dcm")
 print("wrote", len(list(HERE.glob("*.dcm"))), "files to", HERE)

@@ -228,6 +228,16 @@ public struct ImageSource: Sendable {
         }
     }
 
+    /// True for MONOCHROME1 DICOM (higher values display darker): ``input(slice:window:)`` inverts the windowed
+    /// 8-bit image; raw slices and converted files keep the stored orientation of values.
+    public var isInverted: Bool {
+        switch content {
+        case .dicom(let d): return d.isInverted
+        case .dicomSeries(let s): return s.slices.first?.isInverted ?? false
+        default: return false
+        }
+    }
+
     /// The window `medsam segment` would use for slice `k` given the user's `choice` (nil = the default rule).
     public func window(for raw: Image, choice: WindowChoice?) -> (WindowChoice, String) {
         switch content {
@@ -243,8 +253,14 @@ public struct ImageSource: Sendable {
     public func input(slice: Int?, window: WindowChoice?) throws -> SegmentInput {
         let k = slice ?? defaultSlice
         let raw = try rawSlice(k)
-        let (choice, text) = self.window(for: raw, choice: window)
-        let img = try WindowRule.apply(choice, to: raw, what: url.lastPathComponent)
+        let (choice, windowText) = self.window(for: raw, choice: window)
+        var text = windowText
+        var img = try WindowRule.apply(choice, to: raw, what: url.lastPathComponent)
+        if isInverted {  // MONOCHROME1: higher values are darker; the model (and the page) see them inverted
+            img = try Image(pixels: img.pixels.map { 255 - $0 }, width: img.width, height: img.height, channels: img.channels,
+                            pixelType: img.pixelType)
+            text += ", MONOCHROME1 inverted"
+        }
         var nifti: NIfTIImage?
         var challenge: ChallengeCase?
         switch content {

@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 import MedSAM
 import MedSAMTools
+import TestSupport
 
 /// The CLI's argument parsers, sharding, temporary names and overlay (in-process).
 final class MedSAMToolsTests: XCTestCase {
@@ -79,5 +80,20 @@ final class MedSAMToolsTests: XCTestCase {
         XCTAssertEqual(px(15, 5), [100, 100, 100])      // untouched
         let inner = px(5, 5)                             // translucent red
         XCTAssertGreaterThan(inner[0], 100); XCTAssertLessThan(inner[1], 100)
+    }
+}
+
+/// MONOCHROME1 DICOM: the model's 8-bit input is inverted (higher stored values are darker), raw values are not.
+final class MonochromeOneInputTests: XCTestCase {
+    func testMonochromeOneIsInvertedForTheModelOnly() throws {
+        let url = fixtureURL("io/dicom/mono1.dcm")
+        let source = try ImageSource.open(url)
+        XCTAssertTrue(source.isInverted)
+        let raw = try source.rawSlice(0)
+        XCTAssertEqual(Array(raw.pixels.prefix(3)), [0, 1, 2])  // stored values: (row·32 + col) mod 256
+        let input = try source.input(slice: nil, window: nil)
+        XCTAssertEqual(Array(input.image.pixels.prefix(3)), [255, 254, 253])
+        XCTAssertEqual(input.image.pixels, raw.pixels.map { 255 - $0 })
+        XCTAssertTrue(input.windowDescription.contains("MONOCHROME1 inverted"), input.windowDescription)
     }
 }
