@@ -74,3 +74,7 @@ for mode in ("+is", "+in"):
 mono1 = native("mono1", (np.arange(H * W) % 256).astype(np.uint8).reshape(H, W), 8, False, "MONOCHROME1")
 mono1.rename(HERE.parent / "mono1.dcm")
 print("wrote", len(list(HERE.glob("*.dcm"))), "files to", HERE)
+
+# A sagittal localizer in the axial test series (Fixtures/io/dicom/series), made once with:
+#   ds = pydicom.dcmread("Fixtures/io/dicom/series/slice0.dcm"); ds.ImageOrientationPatient = [0, 1, 0, 0, 0, -1]
+#   ds.ImagePositionPatient = [0, -100, 100]; ds.InstanceNumber = 99; new SOP Instance UID; save as localizer.dcm

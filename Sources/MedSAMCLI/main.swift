@@ -82,12 +82,14 @@ struct Segment: ParsableCommand {
     var window: String?
     @Option(help: "Slice (NIfTI axial slice, DICOM frame or series slice), 0-based; default the middle one.")
     var slice: Int?
+    @Option(help: "DICOM folder with several series: the SeriesInstanceUID to segment (default: the one with the most slices; all are listed).")
+    var series: String?
 
     func run() throws {
         try modelOptions.applyThreads()
         var r = SegmentRequest(input: image, output: output)
         r.boxes = boxes; r.points = points; r.model = modelOptions.model; r.checkpoint = modelOptions.checkpoint
-        r.probabilities = probabilities; r.overlay = overlay; r.window = window; r.slice = slice
+        r.probabilities = probabilities; r.overlay = overlay; r.window = window; r.slice = slice; r.series = series
         try Pipelines.segment(r, log: say)
     }
 }

@@ -94,13 +94,16 @@ public struct SegmentInput: Sendable {
     public let challenge: ChallengeCase?
     /// Boxes stored in the input (challenge `boxes`).
     public let storedBoxes: [Box]
+    /// Messages for the user about the input (DICOM folder: the series chosen and the others, skipped and
+    /// excluded files; header values that were ignored).
+    public var notes: [String] = []
 
     public var width: Int { image.width }
     public var height: Int { image.height }
 
-    /// Reads any supported 2-D input (or one slice of a volume).
-    public static func load(_ url: URL, window: WindowChoice?, slice: Int?) throws -> SegmentInput {
-        let source = try ImageSource.open(url, allow3DChallenge: false)
+    /// Reads any supported 2-D input (or one slice of a volume); `seriesUID` picks the series of a DICOM folder.
+    public static func load(_ url: URL, window: WindowChoice?, slice: Int?, seriesUID: String? = nil) throws -> SegmentInput {
+        let source = try ImageSource.open(url, allow3DChallenge: false, seriesUID: seriesUID)
         if slice != nil && !source.hasSlices {
             throw ToolError("--slice: \(url.lastPathComponent) is a 2-D image")
         }
@@ -159,9 +162,22 @@ public struct ImageSource: Sendable {
         return []
     }
 
+    /// Messages for the user about the input: DICOM series chosen / skipped / excluded files, ignored header values.
+    public var notes: [String] {
+        switch content {
+        case .dicom(let d): return d.warnings
+        case .dicomSeries(let s): return s.messages + Array(Set(s.slices.flatMap(\.warnings))).sorted()
+        default: return []
+        }
+    }
+
     /// Opens `url` (format detected from its bytes). A 3-D challenge case is refused unless `allow3DChallenge`.
-    public static func open(_ url: URL, allow3DChallenge: Bool = true) throws -> ImageSource {
+    /// `seriesUID` picks the series of a DICOM folder (default: the one with the most slices).
+    public static func open(_ url: URL, allow3DChallenge: Bool = true, seriesUID: String? = nil) throws -> ImageSource {
         let format = try InputFormat.detect(url)
+        if seriesUID != nil && format != .dicomFolder {
+            throw ToolError("--series: \(url.lastPathComponent) is not a DICOM folder")
+        }
         let what = url.lastPathComponent
         switch format {
         case .png, .jpeg:
@@ -207,7 +223,7 @@ public struct ImageSource: Sendable {
             return ImageSource(url: url, format: format, content: .dicom(d), slices: d.numberOfFrames,
                                width: first.width, height: first.height)
         case .dicomFolder:
-            let s = try DICOMSeries.read(url)
+            let s = try DICOMSeries.read(url, seriesUID: seriesUID)
             let first = try s.volume.slice(z: 0)
             return ImageSource(url: url, format: format, content: .dicomSeries(s), slices: s.volume.depth,
                                width: first.width, height: first.height)
@@ -275,6 +291,6 @@ public struct ImageSource: Sendable {
         default: sliceIndex = k
         }
         return SegmentInput(url: url, format: format, image: img, windowDescription: text, nifti: nifti, slice: sliceIndex,
-                            challenge: challenge, storedBoxes: try storedBoxes())
+                            challenge: challenge, storedBoxes: try storedBoxes(), notes: notes)
     }
 }

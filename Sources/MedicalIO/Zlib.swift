@@ -27,7 +27,7 @@ enum Zlib {
             let total = inBuf.count
             while true {
                 let avail = min(total - consumed, Int(UInt32.max / 2))
-                strm.pointee.next_in = UnsafeMutablePointer(mutating: inBuf.baseAddress! + consumed)
+                strm.pointee.next_in = inBuf.baseAddress.map { UnsafeMutablePointer(mutating: $0 + consumed) }  // nil for empty input
                 strm.pointee.avail_in = UInt32(avail)
                 var ret: Int32 = Z_OK
                 var progressed = false
@@ -90,7 +90,7 @@ enum Zlib {
             var consumed = 0
             while true {
                 let avail = min(inBuf.count - consumed, 1 << 30)
-                strm.pointee.next_in = avail > 0 ? UnsafeMutablePointer(mutating: inBuf.baseAddress! + consumed) : nil
+                strm.pointee.next_in = avail > 0 ? inBuf.baseAddress.map { UnsafeMutablePointer(mutating: $0 + consumed) } : nil
                 strm.pointee.avail_in = UInt32(avail)
                 let flush = consumed + avail >= inBuf.count ? Z_FINISH : Z_NO_FLUSH
                 var ret: Int32 = Z_OK
@@ -117,7 +117,7 @@ enum Zlib {
             var p = 0
             while p < b.count {
                 let n = min(b.count - p, 1 << 30)
-                crc = CZlibIO.crc32(crc, b.baseAddress! + p, UInt32(n))
+                crc = CZlibIO.crc32(crc, b.baseAddress.map { $0 + p }, UInt32(n))
                 p += n
             }
         }

@@ -97,3 +97,16 @@ final class MonochromeOneInputTests: XCTestCase {
         XCTAssertTrue(input.windowDescription.contains("MONOCHROME1 inverted"), input.windowDescription)
     }
 }
+
+/// A DICOM folder with two series: the default is the one with more slices, the notes list both and say how to choose.
+final class SeriesChoiceTests: XCTestCase {
+    func testSeriesChoiceAndNotes() throws {
+        let folder = fixtureURL("io/dicom/series")
+        let main = try SegmentInput.load(folder, window: nil, slice: nil)
+        XCTAssertTrue(main.notes.first?.contains("(3 slices) of 2 in the folder; choose with --series UID") ?? false, "\(main.notes)")
+        XCTAssertTrue(main.notes.contains { $0.contains("1.2.3.4.5.999: 1 files") }, "\(main.notes)")
+        XCTAssertEqual(main.slice, 1)  // the middle of 3
+        let other = try SegmentInput.load(folder, window: nil, slice: 0, seriesUID: "1.2.3.4.5.999")
+        XCTAssertTrue(other.notes.first?.hasPrefix("series 1.2.3.4.5.999 (1 slices)") ?? false, "\(other.notes)")
+    }
+}

@@ -58,4 +58,27 @@ final class DICOMHeaderValueTests: XCTestCase {
         let bad = s.skipped.first { $0.0.lastPathComponent == "bad.dcm" }?.1 ?? ""
         XCTAssertTrue(bad.contains("NumberOfFrames"), bad)
     }
+
+    /// A localizer (other orientation) in the series folder is excluded with a message, not stacked.
+    func testLocalizerIsExcludedFromTheSeries() throws {
+        let dir = tempURL("series-localizer")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for n in ["slice0", "slice1", "slice2", "other_series"] {
+            try FileManager.default.copyItem(at: io("dicom/series/\(n).dcm"), to: dir.appendingPathComponent("\(n).dcm"))
+        }
+        try FileManager.default.copyItem(at: io("dicom/localizer.dcm"), to: dir.appendingPathComponent("localizer.dcm"))
+        let s = try DICOMSeries.read(dir)
+        XCTAssertEqual(s.slices.count, 3)
+        XCTAssertEqual(s.volume.spacing[2], 7.5)
+        XCTAssertEqual(s.excluded.map { $0.0.lastPathComponent }, ["localizer.dcm"])
+        XCTAssertTrue(s.excluded[0].1.contains("localizer"), s.excluded[0].1)
+        XCTAssertEqual(s.series.map(\.files), [4, 1])  // the localizer counts as a file of the main series
+        XCTAssertEqual(s.series.first?.uid, s.seriesUID)
+        XCTAssertTrue(s.messages.contains { $0.contains("--series") }, "\(s.messages)")
+        XCTAssertTrue(s.messages.contains { $0.hasPrefix("excluded localizer.dcm") }, "\(s.messages)")
+        XCTAssertThrowsError(try DICOMSeries.read(dir, seriesUID: "1.2.3.nope")) {
+            XCTAssertTrue("\($0)".contains("1.2.3.4.5.999"), "\($0)")  // names the series that exist
+        }
+    }
 }
