@@ -4,7 +4,7 @@ import Foundation
 /// zlib through the system library (see `Sources/CZlibIO`). Every decoder here bounds its input to the
 /// given bytes and its output to `maxOutput`; truncated streams are errors, never loops.
 enum Zlib {
-    enum Container { case raw, gzip }
+    enum Container { case raw, gzip, zlib }
 
     /// Inflates `input` completely. With `.gzip`, concatenated members are inflated in turn and each
     /// member's CRC-32 / size trailer is verified by zlib. Stops with `tooLarge` past `maxOutput` bytes.
@@ -15,7 +15,7 @@ enum Zlib {
         let strm = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
         strm.initialize(to: z_stream())
         defer { strm.deinitialize(count: 1); strm.deallocate() }
-        let wbits: Int32 = container == .gzip ? 15 + 16 : -15
+        let wbits: Int32 = container == .gzip ? 15 + 16 : container == .zlib ? 15 : -15
         guard inflateInit2_(strm, wbits, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
             throw MedicalIOError.corruptData(file: file, message: "zlib inflateInit failed")
         }
@@ -77,7 +77,7 @@ enum Zlib {
         let strm = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
         strm.initialize(to: z_stream())
         defer { strm.deinitialize(count: 1); strm.deallocate() }
-        let wbits: Int32 = container == .gzip ? 15 + 16 : -15
+        let wbits: Int32 = container == .gzip ? 15 + 16 : container == .zlib ? 15 : -15
         guard deflateInit2_(strm, level, Z_DEFLATED, wbits, 8, Z_DEFAULT_STRATEGY, ZLIB_VERSION,
                             Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
             throw MedicalIOError.invalidArgument("zlib deflateInit failed")
