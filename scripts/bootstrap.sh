@@ -38,4 +38,11 @@ if ! python3 -c "import pydicom, pylibjpeg, libjpeg, openjpeg, rle, numpy" 2>/de
     python3 -c "import pydicom, pylibjpeg, libjpeg, openjpeg, rle, numpy"
 fi
 
+# NRRD / MetaImage cross-checks (Tests/MedicalIOTests/NRRDMetaImageTests.swift): pynrrd and SimpleITK read our files.
+if ! python3 -c "import nrrd, SimpleITK" 2>/dev/null; then
+    echo "bootstrap: installing pynrrd + SimpleITK (PyPI) for the NRRD/MetaImage test"
+    python3 -m pip install -q --disable-pip-version-check "pynrrd==1.1.3" "SimpleITK==2.5.7" 2>&1 | grep -v "WARNING: Running pip as the 'root' user" || true
+    python3 -c "import nrrd, SimpleITK"
+fi
+
 bash "$here/scripts/fetch-checkpoints.sh"

@@ -66,4 +66,43 @@ final class NRRDMetaImageTests: XCTestCase {
             assertTypedError("mha cut \(cut)") { try SpatialVolume.read(url) }
         }
     }
+
+    /// Our .nrrd and .mha read back by pynrrd and SimpleITK (PyPI, test-time; scripts/bootstrap.sh installs them):
+    /// same values, spacing, origin and directions.
+    func testOurFilesOpenInPynrrdAndSimpleITK() throws {
+        let src = try SpatialVolume.read(io("nrrd/vol.mha"))
+        let dir = tempURL("py")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try src.write(to: dir.appendingPathComponent("o.nrrd"), type: .int16)
+        try src.write(to: dir.appendingPathComponent("o.mha"), type: .int16)
+        let script = """
+        import json, sys, nrrd, numpy as np, SimpleITK as sitk
+        d, h = nrrd.read(sys.argv[1] + "/o.nrrd")
+        img = sitk.ReadImage(sys.argv[1] + "/o.mha")
+        a = sitk.GetArrayFromImage(img).transpose(2, 1, 0)
+        sd = np.asarray(h["space directions"], float)
+        print(json.dumps({"nrrd_v": int(d[3, 2, 1]), "nrrd_sum": int(d.astype(int).sum()), "nrrd_dirs": sd.tolist(),
+                          "nrrd_origin": np.asarray(h["space origin"], float).tolist(), "sitk_v": int(a[3, 2, 1]),
+                          "sitk_sum": int(a.astype(int).sum()), "sitk_spacing": list(img.GetSpacing()),
+                          "sitk_origin": list(img.GetOrigin()), "sitk_dir": list(img.GetDirection())}))
+        """
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "-c", script, dir.path]
+        let pipe = Pipe(); p.standardOutput = pipe
+        try p.run(); p.waitUntilExit()
+        guard p.terminationStatus == 0,
+              let j = try JSONSerialization.jsonObject(with: pipe.fileHandleForReading.readDataToEndOfFile()) as? [String: Any] else {
+            return XCTFail("python3 with pynrrd + SimpleITK is needed for this check (scripts/bootstrap.sh installs them)")
+        }
+        let sum = Int(src.volume.voxels.reduce(0, +))
+        XCTAssertEqual(j["nrrd_v"] as? Int, -377); XCTAssertEqual(j["sitk_v"] as? Int, -377)
+        XCTAssertEqual(j["nrrd_sum"] as? Int, sum); XCTAssertEqual(j["sitk_sum"] as? Int, sum)
+        XCTAssertEqual(j["nrrd_dirs"] as? [[Double]], [[0, 0.5, 0], [-0.75, 0, 0], [0, 0, 2.5]])
+        XCTAssertEqual(j["nrrd_origin"] as? [Double], [-10, 20, 30.5])
+        XCTAssertEqual(j["sitk_spacing"] as? [Double], [0.5, 0.75, 2.5])
+        XCTAssertEqual(j["sitk_origin"] as? [Double], [-10, 20, 30.5])
+        XCTAssertEqual(j["sitk_dir"] as? [Double], [0, -1, 0, 1, 0, 0, 0, 0, 1])  // ITK: column i = axis i
+    }
 }
