@@ -218,16 +218,28 @@ struct Eval: ParsableCommand {
 
 struct Convert: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Convert a PyTorch .pth checkpoint (or safetensors) to safetensors.",
+        abstract: "Convert a checkpoint to safetensors, or an image/volume to NIfTI, NRRD, MetaImage or .npy.",
         discussion: """
-        Example:
-          medsam convert .cache/checkpoints/lite_medsam.pth lite_medsam.safetensors --half
-        """)
-    @Argument(help: "Input checkpoint (.pth or .safetensors).") var input: String
-    @Argument(help: "Output .safetensors file.") var output: String
-    @Flag(help: "Store float16 (half the size).") var half = false
+        Checkpoints: a PyTorch .pth (or safetensors) → .safetensors (--half: float16).
+        Images and volumes: IN is a DICOM file or series folder, NIfTI, NRRD (.nrrd/.nhdr), MetaImage (.mha/.mhd), \
+        PNG/JPEG, .npy or challenge .npz; OUT by extension: .nii/.nii.gz, .nrrd, .mha (geometry kept) or .npy. \
+        Values are modality values (rescale / Modality LUT applied; MONOCHROME1 not inverted).
 
-    func run() throws { say(try CheckpointTools.convert(input, output, half: half)) }
+        Examples:
+          medsam convert .cache/checkpoints/lite_medsam.pth lite_medsam.safetensors --half
+          medsam convert CT_series/ ct.nrrd
+        """)
+    @Argument(help: "Input checkpoint, image or volume.") var input: String
+    @Argument(help: "Output (.safetensors, .nii, .nii.gz, .nrrd, .mha, .npy).") var output: String
+    @Flag(help: "Checkpoints: store float16 (half the size).") var half = false
+
+    func run() throws {
+        if output.lowercased().hasSuffix(".safetensors") {
+            say(try CheckpointTools.convert(input, output, half: half))
+        } else {
+            say(try ImageConverter.convert(URL(fileURLWithPath: input), URL(fileURLWithPath: output)))
+        }
+    }
 }
 
 struct Info: ParsableCommand {

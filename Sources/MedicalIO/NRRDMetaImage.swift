@@ -37,7 +37,8 @@ public struct SpatialVolume: Sendable {
         }
     }
 
-    /// Writes by extension: `.nrrd` (gzip-compressed, attached data) or `.mha` (raw, local data).
+    /// Writes by extension: `.nrrd` (gzip-compressed, attached data), `.mha` (raw, local data) or `.nii` / `.nii.gz`
+    /// (NIfTI-1, sform from the geometry converted to RAS).
     /// - Throws: ``MedicalIOError`` for an unknown extension, values that do not fit `type`, or I/O errors.
     public func write(to url: URL, type: SampleType = .float32) throws {
         let data = try encode(type)
@@ -62,8 +63,43 @@ public struct SpatialVolume: Sendable {
             h += "ElementSpacing = \(v.spacing.prefix(n).map { fmt($0) }.joined(separator: " "))\n"
             h += "DimSize = \(dims.map(String.init).joined(separator: " "))\nElementType = \(metType)\nElementDataFile = LOCAL\n"
             try writeFile(Data(h.utf8) + Data(data), to: url)
-        default: throw MedicalIOError.invalidArgument("\(url.lastPathComponent): write .nrrd or .mha")
+        case "nii", "gz" where url.lastPathComponent.lowercased().hasSuffix(".nii.gz"):
+            let bytes = try niftiBytes(data, type: type)
+            try writeFile(Data(url.pathExtension.lowercased() == "gz" ? try Zlib.deflate(bytes, container: .gzip) : bytes), to: url)
+        default: throw MedicalIOError.invalidArgument("\(url.lastPathComponent): write .nrrd, .mha, .nii or .nii.gz")
         }
+    }
+
+    /// NIfTI-1 single file: sform (code 1, scanner) and qform-free header; the LPS directions/origin become RAS
+    /// (x and y negated), as dcm2niix and ITK write them.
+    func niftiBytes(_ data: [UInt8], type: SampleType) throws -> [UInt8] {
+        let v = volume
+        let (code, bitpix): (Int16, Int16) = [
+            .uint8: (2, 8), .int16: (4, 16), .uint16: (512, 16), .int32: (8, 32), .float32: (16, 32), .float64: (64, 64),
+        ][type] ?? (16, 32)
+        var h = [UInt8]()
+        h.appendLE(Int32(348)); h += [UInt8](repeating: 0, count: 36)
+        let ndim: Int16 = v.depth > 1 ? 3 : 2
+        for d in [ndim, Int16(clamping: v.width), Int16(clamping: v.height), Int16(clamping: v.depth), 1, 1, 1, 1] { h.appendLE(d) }
+        guard v.width <= 32767, v.height <= 32767, v.depth <= 32767 else { throw MedicalIOError.invalidArgument("NIfTI-1 dimensions are at most 32767") }
+        h += [UInt8](repeating: 0, count: 14)  // intent_p1..3, intent_code
+        h.appendLE(code); h.appendLE(bitpix); h.appendLE(Int16(0))  // datatype, bitpix, slice_start
+        for f in [Float(1), Float(v.spacing[0]), Float(v.spacing[1]), Float(v.spacing[2]), 0, 0, 0, 0] { h.appendLE(f.bitPattern) }
+        h.appendLE(Float(352).bitPattern); h.appendLE(Float(1).bitPattern); h.appendLE(Float(0).bitPattern)  // vox_offset, scl
+        h += [UInt8](repeating: 0, count: 2 + 1 + 1 + 2 * 4 + 4 + 4)  // slice_end, slice_code, xyzt_units, cal, slice_duration, toffset
+        h[123] = 2  // xyzt_units: mm
+        h += [UInt8](repeating: 0, count: 8 + 80 + 24)  // glmax, glmin, descrip, aux_file
+        h.appendLE(Int16(0)); h.appendLE(Int16(1))  // qform_code, sform_code
+        h += [UInt8](repeating: 0, count: 24)  // quatern b..d, qoffset x..z
+        for row in 0..<3 {
+            let sign: Double = row < 2 ? -1 : 1  // LPS → RAS
+            for axis in 0..<3 { h.appendLE(Float(sign * directions[axis][row] * v.spacing[axis]).bitPattern) }
+            h.appendLE(Float(sign * origin[row]).bitPattern)
+        }
+        h += [UInt8](repeating: 0, count: 16)  // intent_name
+        h += Array("n+1\0".utf8)
+        h += [0, 0, 0, 0]  // extension
+        return h + data
     }
 
     func fmt(_ x: Double) -> String { x == x.rounded() && Swift.abs(x) < 1e15 ? String(Int(x)) : "\(x)" }
