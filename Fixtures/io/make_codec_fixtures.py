@@ -37,7 +37,7 @@ def native(name, arr, bits_stored, signed, photometric="MONOCHROME2", rescale=No
     if arr.ndim == 3:
         ds.PlanarConfiguration = 0
     ds.PhotometricInterpretation = photometric
-    ds.BitsAllocated = 8 if arr.dtype.itemsize == 1 else 16
+    ds.BitsAllocated = arr.dtype.itemsize * 8
     ds.BitsStored, ds.HighBit = bits_stored, bits_stored - 1
     ds.PixelRepresentation = 1 if signed else 0
     if rescale:
@@ -78,3 +78,8 @@ print("wrote", len(list(HERE.glob("*.dcm"))), "files to", HERE)
 # A sagittal localizer in the axial test series (Fixtures/io/dicom/series), made once with:
 #   ds = pydicom.dcmread("Fixtures/io/dicom/series/slice0.dcm"); ds.ImageOrientationPatient = [0, 1, 0, 0, 0, -1]
 #   ds.ImagePositionPatient = [0, -100, 100]; ds.InstanceNumber = 99; new SOP Instance UID; save as localizer.dcm
+
+# Exactness: 32-bit values above 2^24 and a fractional rescale (Float cannot hold either exactly).
+HERE2 = HERE.parent
+native("exact_u32", np.array([[16777217, 4294967295], [0, 1]], np.uint32), 32, False).rename(HERE2 / "exact_u32.dcm")
+native("exact_slope", np.array([[1, 2], [3, 7]], np.int16), 16, True, rescale=("0.1", "-0.3")).rename(HERE2 / "exact_slope.dcm")

@@ -192,9 +192,13 @@ public enum ImageConverter {
                 if d.samplesPerPixel == 3 {
                     guard d.numberOfFrames == 1 else { throw ToolError("\(input.lastPathComponent): multi-frame colour DICOM: convert one frame at a time is not supported") }
                     rgb = try d.frame(0)
-                } else { sv = SpatialVolume(volume: try d.volume(), origin: d.imagePosition ?? [0, 0, 0], directions: directions(d.imageOrientation)) }
+                } else {
+                    sv = SpatialVolume(volume: try d.volume(), origin: d.imagePosition ?? [0, 0, 0], directions: directions(d.imageOrientation),
+                                       exactVoxels: d.exactValues)
+                }
             case .dicomSeries(let s):
-                sv = SpatialVolume(volume: s.volume, origin: s.slices.first?.imagePosition ?? [0, 0, 0], directions: directions(s.slices.first?.imageOrientation))
+                sv = SpatialVolume(volume: s.volume, origin: s.slices.first?.imagePosition ?? [0, 0, 0],
+                                   directions: directions(s.slices.first?.imageOrientation), exactVoxels: s.exactVoxels)
             case .nifti(let n):
                 // NIfTI world is RAS; SpatialVolume holds LPS (negate x and y).
                 let a = n.affine, sp = n.volume.spacing
@@ -220,12 +224,16 @@ public enum ImageConverter {
         let v = sv.volume
         if ext == "npy" {
             let shape = v.depth > 1 ? [v.depth, v.height, v.width] : [v.height, v.width]
-            try AtomicFile.write(output) { try NPYArray(shape: shape, float32: v.voxels).write(to: $0) }
+            if let exact = sv.exactVoxels {
+                try AtomicFile.write(output) { try NPYArray(shape: shape, float64: exact).write(to: $0) }
+            } else {
+                try AtomicFile.write(output) { try NPYArray(shape: shape, float32: v.voxels).write(to: $0) }
+            }
         } else {
             let type: SpatialVolume.SampleType
             switch v.pixelType {
             case .uint8: type = .uint8; case .int16: type = .int16; case .uint16: type = .uint16; case .int32: type = .int32
-            case .float64: type = .float64; case .float32: type = .float32
+            case .float64: type = .float64; case .float32: type = sv.exactVoxels != nil ? .float64 : .float32
             }
             try AtomicFile.write(output) { try sv.write(to: $0, type: type) }
         }

@@ -61,6 +61,9 @@ public struct DICOMImage: Sendable {
     public let pixelType: PixelType
     /// `frames · rows · columns · samplesPerPixel` modality values, interleaved samples.
     public let pixels: [Float]
+    /// The same values in Double when ``pixels`` cannot hold them exactly (32-bit stored values above 2^24,
+    /// fractional rescales such as slope 0.1); nil when every Float is exact. ``pixelType`` is then `.float64`.
+    public let exactValues: [Double]?
 
     /// True for MONOCHROME1 (higher values display darker).
     public var isInverted: Bool { photometric == "MONOCHROME1" }
@@ -228,9 +231,9 @@ public struct DICOMImage: Sendable {
             }
         }
         let outSpp = palette != nil ? 3 : spp
-        let frameSize = rows * cols * outSpp
         let total = try limits.checkedCount([frames, rows, cols, outSpp], itemSize: 4, file: file)
         var px = [Float](); px.reserveCapacity(total)
+        var exact: [Double]? = nil
         for i in 0..<frames {
             let v = try frameValues(i)
             let (m, b) = i < perFrame.count ? (perFrame[i].rescaleSlope, perFrame[i].rescaleIntercept) : (slope, inter)
@@ -238,10 +241,19 @@ public struct DICOMImage: Sendable {
                 for s in v { for t in palette { px.append(Float(t[s])) } }
             } else if let lut {
                 for s in v { px.append(Float(lut[s])) }
-            } else if m != 1 || b != 0 {
-                for s in v { px.append(Float(s * m + b)) }
             } else {
-                for s in v { px.append(Float(s)) }
+                // Modality values in Double; kept (``exactValues``) once Float cannot hold one of them exactly
+                // (32-bit data above 2^24, fractional rescales).
+                for s in v {
+                    let d = m != 1 || b != 0 ? s * m + b : s
+                    let f = Float(d)
+                    if exact == nil && Double(f) != d {
+                        exact = px.map(Double.init)  // every earlier value was exact
+                        exact?.reserveCapacity(total)
+                    }
+                    px.append(f)
+                    exact?.append(d)
+                }
             }
         }
         let pixelType: PixelType
@@ -277,7 +289,8 @@ public struct DICOMImage: Sendable {
                           imageOrientation: orientation, instanceNumber: instance, windowCenter: center, windowWidth: width,
                           seriesInstanceUID: try a.string(0x0020_000E).map { DICOMValues.components($0)[0] },
                           sliceThickness: thickness, modality: try a.string(0x0008_0060).map { DICOMValues.components($0)[0] },
-                          warnings: warnings, perFrame: perFrame, pixelType: pixelType, pixels: px)
+                          warnings: warnings, perFrame: perFrame, pixelType: exact != nil ? .float64 : pixelType, pixels: px,
+                          exactValues: exact)
     }
 
     /// Shared / Per-Frame Functional Groups → one ``FrameGeometry`` per frame (per-frame values override shared).

@@ -36,6 +36,8 @@ public struct DICOMSeries: Sendable {
     /// Files of the chosen series left out of the volume, with the reason (other orientation, size, …).
     public let excluded: [(URL, String)]
     public let volume: Volume
+    /// The volume's values in Double when a slice's ``DICOMImage/exactValues`` is set (Float not exact), else nil.
+    public let exactVoxels: [Double]?
 
     /// What a command-line tool should tell the user: the series chosen (and the others), skipped and excluded files.
     public var messages: [String] {
@@ -127,8 +129,9 @@ public struct DICOMSeries: Sendable {
         let vol = try Volume(width: first.columns, height: first.rows, depth: items.count,
                              spacing: [ps.count > 1 ? ps[1] : ps[0], ps[0], dz], voxels: voxels,
                              pixelType: rescaled ? .float32 : first.pixelType)
+        let exact = items.contains { $0.1.exactValues != nil } ? items.flatMap { $0.1.exactValues ?? $0.1.pixels.map(Double.init) } : nil
         return DICOMSeries(seriesUID: uid, seriesUIDs: uids, series: summaries, slices: items.map(\.1), files: items.map(\.0),
-                           skipped: skipped, excluded: excluded, volume: vol)
+                           skipped: skipped, excluded: excluded, volume: vol, exactVoxels: exact)
     }
 }
 

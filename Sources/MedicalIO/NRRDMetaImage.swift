@@ -18,10 +18,15 @@ public struct SpatialVolume: Sendable {
     public var directions: [[Double]]
     /// NRRD `space` (e.g. `left-posterior-superior`); MetaImage files are LPS (ITK).
     public var space: String
+    /// Exact values (Double) when ``volume``'s Float voxels are not (e.g. ``DICOMSeries/exactVoxels``); written
+    /// instead of the Float voxels, so `.float64` output keeps them.
+    public var exactVoxels: [Double]?
 
     public init(volume: Volume, origin: [Double] = [0, 0, 0],
-                directions: [[Double]] = [[1, 0, 0], [0, 1, 0], [0, 0, 1]], space: String = "left-posterior-superior") {
+                directions: [[Double]] = [[1, 0, 0], [0, 1, 0], [0, 0, 1]], space: String = "left-posterior-superior",
+                exactVoxels: [Double]? = nil) {
         self.volume = volume; self.origin = origin; self.directions = directions; self.space = space
+        self.exactVoxels = exactVoxels?.count == volume.voxels.count ? exactVoxels : nil
     }
 
     /// Sample types for writing.
@@ -106,9 +111,9 @@ public struct SpatialVolume: Sendable {
 
     func encode(_ type: SampleType) throws -> [UInt8] {
         var out = [UInt8]()
-        let vs = volume.voxels
+        let vs = exactVoxels ?? volume.voxels.map(Double.init)
         func integral(_ lo: Double, _ hi: Double) throws {
-            if let i = vs.firstIndex(where: { !($0.isFinite && $0.rounded() == $0 && Double($0) >= lo && Double($0) <= hi) }) {
+            if let i = vs.firstIndex(where: { !($0.isFinite && $0.rounded() == $0 && $0 >= lo && $0 <= hi) }) {
                 throw MedicalIOError.invalidArgument("voxel \(i) = \(vs[i]) does not fit \(type.rawValue)")
             }
         }
@@ -116,9 +121,9 @@ public struct SpatialVolume: Sendable {
         case .uint8: try integral(0, 255); out = vs.map { UInt8($0) }
         case .int16: try integral(-32768, 32767); out.reserveCapacity(2 * vs.count); for v in vs { out.appendLE(Int16(v)) }
         case .uint16: try integral(0, 65535); out.reserveCapacity(2 * vs.count); for v in vs { out.appendLE(UInt16(v)) }
-        case .int32: try integral(-2147483648, 2147483520); out.reserveCapacity(4 * vs.count); for v in vs { out.appendLE(Int32(v)) }
-        case .float32: out.reserveCapacity(4 * vs.count); for v in vs { out.appendLE(v.bitPattern) }
-        case .float64: out.reserveCapacity(8 * vs.count); for v in vs { out.appendLE(Double(v).bitPattern) }
+        case .int32: try integral(-2147483648, 2147483647); out.reserveCapacity(4 * vs.count); for v in vs { out.appendLE(Int32(v)) }
+        case .float32: out.reserveCapacity(4 * vs.count); for v in vs { out.appendLE(Float(v).bitPattern) }
+        case .float64: out.reserveCapacity(8 * vs.count); for v in vs { out.appendLE(v.bitPattern) }
         }
         return out
     }

@@ -50,4 +50,14 @@ final class CLIConvertImageTests: XCTestCase {
         try CLI.assertFails(["convert", fixtureURL("corpus/dicom/frames_nan.dcm").path, dir.appendingPathComponent("x.nrrd").path],
                             mentioning: "NumberOfFrames")
     }
+
+    /// 32-bit values above 2^24 and fractional rescales stay exact through convert (float64 output).
+    func testExactValuesSurviveConvert() throws {
+        let npy = try NPYArray.read(try convert(fixtureURL("io/dicom/exact_u32.dcm"), "u32.npy"))
+        XCTAssertEqual(npy.dtype, .float64)
+        XCTAssertEqual(npy.doubles(), [16_777_217, 4_294_967_295, 0, 1])
+        let nrrd = try convert(fixtureURL("io/dicom/exact_slope.dcm"), "s.nrrd")
+        let text = try String(contentsOf: nrrd, encoding: .isoLatin1)
+        XCTAssertTrue(text.contains("type: double"), "a fractional rescale is written as float64")
+    }
 }

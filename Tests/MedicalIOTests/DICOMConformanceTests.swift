@@ -83,9 +83,11 @@ final class DICOMConformanceTests: XCTestCase {
                 guard ourShape == shape, ref.count == d.pixels.count else {
                     row.mismatch += 1; XCTFail("\(name) (\(tsName), \(photometric)): shape \(ourShape), pydicom \(shape)"); continue
                 }
+                // Exact comparison in Double: exactValues when Float cannot hold the values (32-bit, fractional rescale).
+                let ours = d.exactValues ?? d.pixels.map(Double.init)
                 var maxDiff = 0.0, differ = 0
                 for i in ref.indices {
-                    let a = Double(d.pixels[i]), b = Double(Float(ref[i]))
+                    let a = ours[i], b = ref[i]
                     if a != b { differ += 1; maxDiff = Swift.max(maxDiff, Swift.abs(a - b)) }
                 }
                 if differ == 0 { row.identical += 1 }

@@ -81,4 +81,15 @@ final class DICOMHeaderValueTests: XCTestCase {
             XCTAssertTrue("\($0)".contains("1.2.3.4.5.999"), "\($0)")  // names the series that exist
         }
     }
+
+    /// Values Float cannot hold come back exact in ``DICOMImage/exactValues`` (Double), as pydicom gives them.
+    func testValuesAbove2To24AndFractionalRescalesAreExact() throws {
+        let u32 = try DICOMImage.read(io("dicom/exact_u32.dcm"))
+        XCTAssertEqual(u32.exactValues, [16_777_217, 4_294_967_295, 0, 1])
+        XCTAssertEqual(u32.pixelType, .float64)
+        let slope = try DICOMImage.read(io("dicom/exact_slope.dcm"))
+        XCTAssertEqual(slope.exactValues, [1, 2, 3, 7].map { Double($0) * 0.1 + -0.3 })
+        XCTAssertNotEqual(Double(Float(1 * 0.1 - 0.3)), 1 * 0.1 - 0.3)  // why Float is not enough here
+        XCTAssertNil(try DICOMImage.read(io("dicom/CT_small.dcm")).exactValues)  // 16-bit HU: Float is exact
+    }
 }
