@@ -273,6 +273,12 @@ out("dicom/jpegll_oversubscribed_dht.dcm", encap(JPEGL, [b"\xFF\xD8" + jls_sof3(
 out("dicom/jpegll_size_mismatch.dcm", encap(JPEGL, [b"\xFF\xD8" + jls_sof3(8, 2, 2) + dht + sos(1) + b"\x00\x00\xFF\xD9"]))
 out("dicom/jpegll_restart_missing.dcm", encap(JPEGL, [b"\xFF\xD8" + jls_sof3(8, 4, 4) + dht + b"\xFF\xDD\x00\x04\x00\x02" + sos(1) + b"\x00" * 4 + b"\xFF\xD9"]))
 out("dicom/jpegll_segment_length_past_end.dcm", encap(JPEGL, [b"\xFF\xD8\xFF\xC3\xFF\xF0\x08"]))
+# Found by FuzzJPEGLossless (out-of-memory): a 61-byte stream declaring 32809 x 63485 samples made the decoder
+# allocate 8.3 GB before reading any data. Now refused: every sample needs at least one bit.
+oom = bytes.fromhex("ffd8ffc3000b08f7fd802901011100ffc400150000000000000000000000010000000000003400005b0200000001ffda0008010100b70100000000ffd9")
+out("dicom/fuzz-jpegll-oom-huge-sof.dcm", encap(JPEGL, [oom], rows=63485, cols=32809))
+# The same for RLE: 40000 x 40000 from a 72-byte frame (PackBits gives at most 64 bytes per input byte).
+out("dicom/rle_plane_too_large.dcm", encap(RLE, [rle_hdr(1, [64]) + bytes([0x81, 0]) * 4], rows=40000, cols=40000))
 # Baseline JPEG / JPEG-LS / JPEG 2000 through the libraries.
 out("dicom/jpeg_baseline_garbage.dcm", encap(JPEGB, [b"\xFF\xD8\xFF\xC0\x00\x11\x08\x00\x04\x00\x04\x01\x01\x11\x00" + b"\x00" * 20]))
 out("dicom/jpeg_baseline_12bit_header.dcm", encap("1.2.840.10008.1.2.4.51", [b"\xFF\xD8\xFF\xC1\x00\x0B\x0C\x00\x04\x00\x04\x01\x01\x11\x00\xFF\xD9"], bits=16))

@@ -232,10 +232,12 @@ public struct DICOMImage: Sendable {
         }
         let outSpp = palette != nil ? 3 : spp
         let total = try limits.checkedCount([frames, rows, cols, outSpp], itemSize: 4, file: file)
-        var px = [Float](); px.reserveCapacity(total)
+        var px = [Float]()
         var exact: [Double]? = nil
         for i in 0..<frames {
             let v = try frameValues(i)
+            // Reserve once the first frame decoded (a compressed header alone does not prove the data is there).
+            if i == 0 { px.reserveCapacity(Swift.min(total, v.count * outSpp / spp * frames)) }
             let (m, b) = i < perFrame.count ? (perFrame[i].rescaleSlope, perFrame[i].rescaleIntercept) : (slope, inter)
             if let palette {
                 for s in v { for t in palette { px.append(Float(t[s])) } }

@@ -133,6 +133,10 @@ enum DICOMRLE {
         }
         let offsets = try (0..<nSeg).map { Int(try r.u32(4 + 4 * $0)) }
         let plane = l.rows * l.columns
+        // PackBits yields at most 128 bytes per 2 input bytes: refuse a plane the frame cannot hold before allocating it.
+        guard plane <= 64 * d.count else {
+            throw MedicalIOError.corruptData(file: file, message: "RLE frame of \(d.count) bytes cannot hold \(nSeg) segments of \(plane) bytes")
+        }
         var out = [Double](repeating: 0, count: plane * l.samplesPerPixel)
         for k in 0..<nSeg {
             let start = offsets[k], end = k + 1 < nSeg ? offsets[k + 1] : d.count

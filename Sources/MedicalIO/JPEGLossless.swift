@@ -109,6 +109,11 @@ public enum JPEGLossless {
                 }
                 guard Set(comps).count == nf else { throw corrupt("duplicate component ids") }
                 let n = try limits.checkedCount([height, width, nf], itemSize: 4, file: file)
+                // Every sample costs at least one bit (Huffman codes are 1–16 bits): a frame larger than 8 samples
+                // per byte of stream is corrupt, and is refused before its buffer is allocated (found by FuzzJPEGLossless).
+                guard n <= 8 * d.count else {
+                    throw corrupt("\(width)×\(height)×\(nf) samples cannot be coded in \(d.count) bytes")
+                }
                 out = [Int32](repeating: 0, count: n)
                 p = e
             case 0xC0, 0xC1, 0xC2, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF:

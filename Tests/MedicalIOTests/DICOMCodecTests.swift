@@ -64,6 +64,7 @@ final class DICOMCodecTests: XCTestCase {
             ("jpegll_restart_missing", "restart marker"), ("jpegll_segment_length_past_end", "runs past the end"),
             ("jpeg_baseline_garbage", "JPEG"), ("jpeg_baseline_12bit_header", "12-bit JPEG"), ("jpeg_baseline_not_jpeg", "SOI"),
             ("jpegls_garbage", "JPEG-LS"), ("jpegls_huge_sof", "JPEG-LS"), ("jpegls_empty", "JPEG-LS"),
+            ("fuzz-jpegll-oom-huge-sof", "cannot be coded in"), ("rle_plane_too_large", "cannot hold"),
             ("j2k_garbage", "JPEG 2000"), ("j2k_huge_siz", "JPEG 2000"), ("j2k_not_j2k", "signature"),
         ]
         for (name, fragment) in expectations {
