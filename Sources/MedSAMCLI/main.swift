@@ -234,7 +234,8 @@ struct Convert: ParsableCommand {
     @Flag(help: "Checkpoints: store float16 (half the size).") var half = false
 
     func run() throws {
-        if output.lowercased().hasSuffix(".safetensors") {
+        let checkpointInput = ["pth", "pt", "ckpt", "torch", "safetensors"].contains(URL(fileURLWithPath: input).pathExtension.lowercased())
+        if output.lowercased().hasSuffix(".safetensors") || checkpointInput {
             say(try CheckpointTools.convert(input, output, half: half))
         } else {
             say(try ImageConverter.convert(URL(fileURLWithPath: input), URL(fileURLWithPath: output)))
