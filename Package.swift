@@ -71,10 +71,14 @@ let package = Package(
             name: "CTurboJPEG", path: "Sources/CTurboJPEG", pkgConfig: "libturbojpeg",
             providers: [.apt(["libturbojpeg0-dev"])]
         ),
+        .systemLibrary(name: "CCharLS", path: "Sources/CCharLS", pkgConfig: "charls", providers: [.apt(["libcharls-dev"])]),
+        .systemLibrary(
+            name: "COpenJPEG", path: "Sources/COpenJPEG", pkgConfig: "libopenjp2", providers: [.apt(["libopenjp2-7-dev"])]
+        ),
         .target(
             name: "MedicalIO",
             dependencies: [
-                "Imaging", "CZlibIO", "CPNG", "CTurboJPEG",
+                "Imaging", "CZlibIO", "CPNG", "CTurboJPEG", "CCharLS", "COpenJPEG",
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
             ]
         ),

@@ -5,7 +5,8 @@ import PackageDescription
 // neither CI nor library users ever build it. Build and run with `Fuzz/run.sh [seconds]`, or one target:
 //   swift build -c release -Xswiftc -sanitize=fuzzer,address -Xswiftc -use-ld=lld --product FuzzNPY
 //   .build/release/FuzzNPY corpus/ seeds/ -max_total_time=60
-let parsers = ["FuzzPickle", "FuzzTorchZip", "FuzzSafetensors", "FuzzNPY", "FuzzNPZ", "FuzzNIfTI", "FuzzDICOM", "FuzzPNG", "FuzzJPEG"]
+let parsers = ["FuzzPickle", "FuzzTorchZip", "FuzzSafetensors", "FuzzNPY", "FuzzNPZ", "FuzzNIfTI", "FuzzDICOM", "FuzzPNG", "FuzzJPEG",
+               "FuzzRLE", "FuzzJPEGLossless", "FuzzJPEGLS", "FuzzJPEG2000"]
 
 let package = Package(
     name: "MedSAMFuzz",

@@ -10,6 +10,8 @@ pkg-config --exists openblas 2>/dev/null || need+=(libopenblas-dev)
 pkg-config --exists zlib 2>/dev/null || need+=(zlib1g-dev)              # MedicalIO: gzip/npz
 pkg-config --exists libpng 2>/dev/null || need+=(libpng-dev)            # MedicalIO: PNG
 pkg-config --exists libturbojpeg 2>/dev/null || need+=(libturbojpeg0-dev) # MedicalIO: JPEG
+pkg-config --exists charls 2>/dev/null || need+=(libcharls-dev)           # MedicalIO: DICOM JPEG-LS
+pkg-config --exists libopenjp2 2>/dev/null || need+=(libopenjp2-7-dev)    # MedicalIO: DICOM JPEG 2000
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 command -v unzip >/dev/null 2>&1 || need+=(unzip)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)                 # browser test of `medsam serve`
@@ -25,6 +27,22 @@ if ! python3 -c "import selenium" 2>/dev/null; then
     echo "bootstrap: installing selenium (PyPI) for the browser test"
     python3 -m pip install -q --disable-pip-version-check "selenium==4.51.0" 2>&1 | grep -v "WARNING: Running pip as the 'root' user" || true
     python3 -c "import selenium"
+fi
+
+# DICOM conformance test (Tests/MedicalIOTests/DICOMConformanceTests.swift): pydicom's bundled test files and the
+# pylibjpeg decoders as the reference (test-time tools only; nothing from them is committed).
+if ! python3 -c "import pydicom, pylibjpeg, libjpeg, openjpeg, rle, numpy" 2>/dev/null; then
+    echo "bootstrap: installing pydicom + pylibjpeg plugins (PyPI) for the DICOM conformance test"
+    python3 -m pip install -q --disable-pip-version-check "pydicom==3.0.2" "pylibjpeg==2.1.0" "pylibjpeg-libjpeg==2.5.0" \
+        "pylibjpeg-openjpeg==2.6.0" "pylibjpeg-rle==2.2.0" numpy 2>&1 | grep -v "WARNING: Running pip as the 'root' user" || true
+    python3 -c "import pydicom, pylibjpeg, libjpeg, openjpeg, rle, numpy"
+fi
+
+# NRRD / MetaImage cross-checks (Tests/MedicalIOTests/NRRDMetaImageTests.swift): pynrrd and SimpleITK read our files.
+if ! python3 -c "import nrrd, SimpleITK" 2>/dev/null; then
+    echo "bootstrap: installing pynrrd + SimpleITK (PyPI) for the NRRD/MetaImage test"
+    python3 -m pip install -q --disable-pip-version-check "pynrrd==1.1.3" "SimpleITK==2.5.7" 2>&1 | grep -v "WARNING: Running pip as the 'root' user" || true
+    python3 -c "import nrrd, SimpleITK"
 fi
 
 bash "$here/scripts/fetch-checkpoints.sh"

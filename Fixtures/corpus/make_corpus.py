@@ -188,6 +188,108 @@ seq = (struct.pack("<HH", 0x0008, 0x1140) + b"SQ\0\0" + struct.pack("<I", 0xFFFF
 out("dicom/deep_sequences.dcm", pre + meta + seq)
 out("dicom/frames_huge.dcm", pre + meta + el(0x0028, 0x0008, b"IS", b"99999999") + img(2, 2, 8, b"\0" * 4))
 
+# Header numbers that used to trap (Int(Double) on nan/inf/1e30) or were misread ('1A' as 1 frame): each is a typed error
+# (layout values) or a warning (descriptive values). IS/DS strings are padded to even length.
+def pad(b):
+    return b + b" " * (len(b) % 2)
+
+
+for tag, token in [("frames", b"nan"), ("frames", b"inf"), ("frames", b"1e20"), ("frames", b"1e30"), ("frames", b"-1"),
+                   ("frames", b"1A"), ("frames", b"\\"), ("frames", b"1e400"), ("instance", b"nan"), ("instance", b"inf"),
+                   ("instance", b"1e30"), ("instance", b"\\"), ("slope", b"nan"), ("slope", b"inf"), ("slope", b"1e400"),
+                   ("spacing", b"nan\\nan"), ("spacing", b"\\"), ("window", b"inf")]:
+    name = token.replace(b"\\", b"backslash").decode()
+    elems = {
+        "frames": el(0x0028, 0x0008, b"IS", pad(token)),
+        "instance": el(0x0020, 0x0013, b"IS", pad(token)),
+        "slope": el(0x0028, 0x1053, b"DS", pad(token)),
+        "spacing": el(0x0028, 0x0030, b"DS", pad(token)),
+        "window": el(0x0028, 0x1050, b"DS", pad(token)),
+    }[tag]
+    group = elems[:2]
+    # keep tags ascending: group 0020 before 0028's image elements; 0028,0008 before 0028,0010; 1053/0030/1050 inside 0028.
+    if tag == "instance":
+        body = elems + img(2, 2, 8, b"\0" * 4)
+    elif tag == "frames":
+        body = elems + img(2, 2, 8, b"\0" * 4)
+    else:
+        i = img(2, 2, 8, b"\0" * 4)
+        cut = i.index(struct.pack("<HH", 0x7FE0, 0x0010))
+        body = i[:cut] + elems + i[cut:]
+    out(f"dicom/{tag}_{name}.dcm", pre + meta + body)
+
+
+# Encapsulated pixel data (compressed syntaxes): broken item lists and broken codec streams.
+def meta_ts(uid):
+    m = el(0x0002, 0x0010, b"UI", pad(uid.encode()) if len(uid) % 2 == 0 else uid.encode() + b"\0")
+    return el(0x0002, 0x0000, b"UL", struct.pack("<I", len(m))) + m
+
+
+def encap(uid, fragments, bot=b"", rows=4, cols=4, bits=8, frames=1, spp=1, photometric=b"MONOCHROME2", delimiter=True):
+    items = struct.pack("<HHI", 0xFFFE, 0xE000, len(bot)) + bot
+    for f in fragments:
+        items += struct.pack("<HHI", 0xFFFE, 0xE000, len(f)) + f
+    if delimiter:
+        items += struct.pack("<HHI", 0xFFFE, 0xE0DD, 0)
+    body = (el(0x0028, 0x0002, b"US", struct.pack("<H", spp)) + el(0x0028, 0x0004, b"CS", pad(photometric))
+            + (el(0x0028, 0x0008, b"IS", pad(str(frames).encode())) if frames != 1 else b"")
+            + el(0x0028, 0x0010, b"US", struct.pack("<H", rows)) + el(0x0028, 0x0011, b"US", struct.pack("<H", cols))
+            + el(0x0028, 0x0100, b"US", struct.pack("<H", bits)) + el(0x0028, 0x0101, b"US", struct.pack("<H", bits))
+            + el(0x0028, 0x0103, b"US", struct.pack("<H", 0))
+            + struct.pack("<HH", 0x7FE0, 0x0010) + b"OB\0\0" + struct.pack("<I", 0xFFFFFFFF) + items)
+    return pre + meta_ts(uid) + body
+
+
+RLE, JPEGB, JPEGL, JLS, J2K = "1.2.840.10008.1.2.5", "1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.70", "1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.90"
+rle_hdr = lambda n, offs: struct.pack("<I", n) + b"".join(struct.pack("<I", o) for o in offs + [0] * (15 - len(offs)))
+out("dicom/rle_valid_4x4.dcm", encap(RLE, [rle_hdr(1, [64]) + bytes([3, 1, 2, 3, 4, 0xF5, 9])]))  # 1 2 3 4, then 9 x 12
+out("dicom/rle_segment_count_wrong.dcm", encap(RLE, [rle_hdr(3, [64, 65, 66]) + b"\0" * 16]))
+out("dicom/rle_offset_past_end.dcm", encap(RLE, [rle_hdr(1, [0x7FFFFFF0]) + b"\0" * 16]))
+out("dicom/rle_offset_in_header.dcm", encap(RLE, [rle_hdr(1, [8]) + b"\0" * 16]))
+out("dicom/rle_literal_past_end.dcm", encap(RLE, [rle_hdr(1, [64]) + bytes([0x7F, 1, 2])]))
+out("dicom/rle_short_segment.dcm", encap(RLE, [rle_hdr(1, [64]) + bytes([0xFD, 9])]))
+out("dicom/rle_header_only_20_bytes.dcm", encap(RLE, [b"\x01" + b"\0" * 19]))
+out("dicom/encap_no_delimiter.dcm", encap(RLE, [rle_hdr(1, [64]) + b"\0" * 16], delimiter=False))
+out("dicom/encap_fragment_past_end.dcm", encap(RLE, [])[:-8] + struct.pack("<HHI", 0xFFFE, 0xE000, 0x7FFFFFF0) + b"abc")
+out("dicom/encap_bot_points_nowhere.dcm", encap(RLE, [rle_hdr(1, [64]) + b"\0" * 16] * 2, bot=struct.pack("<II", 0, 12345), frames=2))
+out("dicom/encap_bot_decreasing.dcm", encap(RLE, [rle_hdr(1, [64]) + b"\0" * 16] * 2, bot=struct.pack("<II", 88, 0), frames=2))
+out("dicom/encap_frames_vs_fragments.dcm", encap(RLE, [rle_hdr(1, [64]) + b"\0" * 16] * 2, frames=5))
+out("dicom/encap_no_fragments.dcm", encap(RLE, []))
+out("dicom/encap_item_tag_wrong.dcm", encap(RLE, [])[:-8] + struct.pack("<HHI", 0x0008, 0x0010, 4) + b"abcd")
+# Lossless JPEG (own decoder): hand-made SOF3 streams.
+def jls_sof3(p, y, x, comps=1, sub=0x11):
+    return b"\xFF\xC3" + struct.pack(">HBHHB", 8 + 3 * comps, p, y, x, comps) + b"".join(bytes([i + 1, sub, 0]) for i in range(comps))
+dht = b"\xFF\xC4" + struct.pack(">H", 2 + 17 + 2) + b"\x00" + bytes([0, 2] + [0] * 14) + bytes([0, 1])  # codes 00 -> 0, 01 -> 1
+sos = lambda pred, pt=0: b"\xFF\xDA" + struct.pack(">HB", 8, 1) + b"\x01\x00" + bytes([pred, 0, pt])
+out("dicom/jpegll_valid_4x4.dcm", encap(JPEGL, [b"\xFF\xD8" + jls_sof3(8, 4, 4) + dht + sos(1) + b"\x00\x00\x00\x00\xFF\xD9"]))
+out("dicom/jpegll_truncated_scan.dcm", encap(JPEGL, [b"\xFF\xD8" + jls_sof3(8, 4, 4) + dht + sos(1) + b"\x00"]))
+out("dicom/jpegll_no_huffman_table.dcm", encap(JPEGL, [b"\xFF\xD8" + jls_sof3(8, 4, 4) + sos(1) + b"\x00" * 8 + b"\xFF\xD9"]))
+out("dicom/jpegll_predictor_0.dcm", encap(JPEGL, [b"\xFF\xD8" + jls_sof3(8, 4, 4) + dht + sos(0) + b"\x00" * 8 + b"\xFF\xD9"]))
+out("dicom/jpegll_precision_17.dcm", encap(JPEGL, [b"\xFF\xD8" + jls_sof3(17, 4, 4) + dht + sos(1) + b"\x00" * 8 + b"\xFF\xD9"]))
+out("dicom/jpegll_huge_sof.dcm", encap(JPEGL, [b"\xFF\xD8" + jls_sof3(16, 65535, 65535) + dht + sos(1) + b"\x00" * 8 + b"\xFF\xD9"]))
+out("dicom/jpegll_height_0_dnl.dcm", encap(JPEGL, [b"\xFF\xD8" + jls_sof3(8, 0, 4) + dht + sos(1) + b"\x00" * 8 + b"\xFF\xD9"]))
+out("dicom/jpegll_subsampled.dcm", encap(JPEGL, [b"\xFF\xD8" + jls_sof3(8, 4, 4, 3, 0x21) + dht + sos(1) + b"\x00" * 8 + b"\xFF\xD9"], spp=3, photometric=b"RGB"))
+out("dicom/jpegll_oversubscribed_dht.dcm", encap(JPEGL, [b"\xFF\xD8" + jls_sof3(8, 4, 4) + b"\xFF\xC4" + struct.pack(">H", 2 + 17 + 3) + b"\x00" + bytes([3] + [0] * 15) + bytes([0, 1, 2]) + sos(1) + b"\x00" * 8 + b"\xFF\xD9"]))
+out("dicom/jpegll_size_mismatch.dcm", encap(JPEGL, [b"\xFF\xD8" + jls_sof3(8, 2, 2) + dht + sos(1) + b"\x00\x00\xFF\xD9"]))
+out("dicom/jpegll_restart_missing.dcm", encap(JPEGL, [b"\xFF\xD8" + jls_sof3(8, 4, 4) + dht + b"\xFF\xDD\x00\x04\x00\x02" + sos(1) + b"\x00" * 4 + b"\xFF\xD9"]))
+out("dicom/jpegll_segment_length_past_end.dcm", encap(JPEGL, [b"\xFF\xD8\xFF\xC3\xFF\xF0\x08"]))
+# Found by FuzzJPEGLossless (out-of-memory): a 61-byte stream declaring 32809 x 63485 samples made the decoder
+# allocate 8.3 GB before reading any data. Now refused: every sample needs at least one bit.
+oom = bytes.fromhex("ffd8ffc3000b08f7fd802901011100ffc400150000000000000000000000010000000000003400005b0200000001ffda0008010100b70100000000ffd9")
+out("dicom/fuzz-jpegll-oom-huge-sof.dcm", encap(JPEGL, [oom], rows=63485, cols=32809))
+# The same for RLE: 40000 x 40000 from a 72-byte frame (PackBits gives at most 64 bytes per input byte).
+out("dicom/rle_plane_too_large.dcm", encap(RLE, [rle_hdr(1, [64]) + bytes([0x81, 0]) * 4], rows=40000, cols=40000))
+# Baseline JPEG / JPEG-LS / JPEG 2000 through the libraries.
+out("dicom/jpeg_baseline_garbage.dcm", encap(JPEGB, [b"\xFF\xD8\xFF\xC0\x00\x11\x08\x00\x04\x00\x04\x01\x01\x11\x00" + b"\x00" * 20]))
+out("dicom/jpeg_baseline_12bit_header.dcm", encap("1.2.840.10008.1.2.4.51", [b"\xFF\xD8\xFF\xC1\x00\x0B\x0C\x00\x04\x00\x04\x01\x01\x11\x00\xFF\xD9"], bits=16))
+out("dicom/jpeg_baseline_not_jpeg.dcm", encap(JPEGB, [b"hello world!"]))
+out("dicom/jpegls_garbage.dcm", encap(JLS, [b"\xFF\xD8\xFF\xF7\x00\x0B\x08\x00\x04\x00\x04\x01\x01\x11\x00" + b"\xAA" * 20 + b"\xFF\xD9"]))
+out("dicom/jpegls_huge_sof.dcm", encap(JLS, [b"\xFF\xD8\xFF\xF7\x00\x0B\x10\xFF\xFF\xFF\xFF\x01\x01\x11\x00\xFF\xDA\x00\x08\x01\x01\x00\x00\x00\x00" + b"\x00" * 20 + b"\xFF\xD9"]))
+out("dicom/jpegls_empty.dcm", encap(JLS, [b""]))
+out("dicom/j2k_garbage.dcm", encap(J2K, [b"\xFF\x4F\xFF\x51\x00\x29" + b"\x00" * 60]))
+out("dicom/j2k_huge_siz.dcm", encap(J2K, [b"\xFF\x4F\xFF\x51\x00\x29\x00\x00" + struct.pack(">IIIIIIII", 0x7FFFFFFF, 0x7FFFFFFF, 0, 0, 0x7FFFFFFF, 0x7FFFFFFF, 0, 0) + b"\x00\x01\x0F\x01\x01" + b"\xFF\x90" + b"\x00" * 20]))
+out("dicom/j2k_not_j2k.dcm", encap(J2K, [b"\x00" * 32]))
+
 
 # --- PNG / JPEG -----------------------------------------------------------------------------------------------
 def chunk(t, d):

@@ -95,13 +95,16 @@ public struct SegmentInput: Sendable {
     public let challenge: ChallengeCase?
     /// Boxes stored in the input (challenge `boxes`).
     public let storedBoxes: [Box]
+    /// Messages for the user about the input (DICOM folder: the series chosen and the others, skipped and
+    /// excluded files; header values that were ignored).
+    public var notes: [String] = []
 
     public var width: Int { image.width }
     public var height: Int { image.height }
 
-    /// Reads any supported 2-D input (or one slice of a volume).
-    public static func load(_ url: URL, window: WindowChoice?, slice: Int?) throws -> SegmentInput {
-        let source = try ImageSource.open(url, allow3DChallenge: false)
+    /// Reads any supported 2-D input (or one slice of a volume); `seriesUID` picks the series of a DICOM folder.
+    public static func load(_ url: URL, window: WindowChoice?, slice: Int?, seriesUID: String? = nil) throws -> SegmentInput {
+        let source = try ImageSource.open(url, allow3DChallenge: false, seriesUID: seriesUID)
         if slice != nil && !source.hasSlices {
             throw ToolError("--slice: \(url.lastPathComponent) is a 2-D image")
         }
@@ -160,10 +163,24 @@ public struct ImageSource: Sendable {
         return []
     }
 
+    /// Messages for the user about the input: DICOM series chosen / skipped / excluded files, ignored header values.
+    public var notes: [String] {
+        switch content {
+        case .dicom(let d): return d.warnings
+        case .dicomSeries(let s): return s.messages + Array(Set(s.slices.flatMap(\.warnings))).sorted()
+        default: return []
+        }
+    }
+
     /// Opens `url` (format detected from its bytes). A 3-D challenge case is refused unless `allow3DChallenge`.
-    /// `limits` caps what the readers decode (`medsam serve` derives them from its memory budget).
-    public static func open(_ url: URL, allow3DChallenge: Bool = true, limits: MedicalIOLimits = .default) throws -> ImageSource {
+    /// `limits` caps what the readers decode (`medsam serve` derives them from its memory budget); `seriesUID` picks
+    /// the series of a DICOM folder (default: the one with the most slices).
+    public static func open(_ url: URL, allow3DChallenge: Bool = true, seriesUID: String? = nil,
+                            limits: MedicalIOLimits = .default) throws -> ImageSource {
         let format = try InputFormat.detect(url)
+        if seriesUID != nil && format != .dicomFolder {
+            throw ToolError("--series: \(url.lastPathComponent) is not a DICOM folder")
+        }
         let what = url.lastPathComponent
         switch format {
         case .png, .jpeg:
@@ -209,7 +226,7 @@ public struct ImageSource: Sendable {
             return ImageSource(url: url, format: format, content: .dicom(d), slices: d.numberOfFrames,
                                width: first.width, height: first.height)
         case .dicomFolder:
-            let s = try DICOMSeries.read(url, limits: limits)
+            let s = try DICOMSeries.read(url, seriesUID: seriesUID, limits: limits)
             let first = try s.volume.slice(z: 0)
             return ImageSource(url: url, format: format, content: .dicomSeries(s), slices: s.volume.depth,
                                width: first.width, height: first.height)
@@ -230,6 +247,16 @@ public struct ImageSource: Sendable {
         }
     }
 
+    /// True for MONOCHROME1 DICOM (higher values display darker): ``input(slice:window:)`` inverts the windowed
+    /// 8-bit image; raw slices and converted files keep the stored orientation of values.
+    public var isInverted: Bool {
+        switch content {
+        case .dicom(let d): return d.isInverted
+        case .dicomSeries(let s): return s.slices.first?.isInverted ?? false
+        default: return false
+        }
+    }
+
     /// The window `medsam segment` would use for slice `k` given the user's `choice` (nil = the default rule).
     public func window(for raw: Image, choice: WindowChoice?) -> (WindowChoice, String) {
         switch content {
@@ -245,8 +272,14 @@ public struct ImageSource: Sendable {
     public func input(slice: Int?, window: WindowChoice?) throws -> SegmentInput {
         let k = slice ?? defaultSlice
         let raw = try rawSlice(k)
-        let (choice, text) = self.window(for: raw, choice: window)
-        let img = try WindowRule.apply(choice, to: raw, what: url.lastPathComponent)
+        let (choice, windowText) = self.window(for: raw, choice: window)
+        var text = windowText
+        var img = try WindowRule.apply(choice, to: raw, what: url.lastPathComponent)
+        if isInverted {  // MONOCHROME1: higher values are darker; the model (and the page) see them inverted
+            img = try Image(pixels: img.pixels.map { 255 - $0 }, width: img.width, height: img.height, channels: img.channels,
+                            pixelType: img.pixelType)
+            text += ", MONOCHROME1 inverted"
+        }
         var nifti: NIfTIImage?
         var challenge: ChallengeCase?
         switch content {
@@ -261,6 +294,6 @@ public struct ImageSource: Sendable {
         default: sliceIndex = k
         }
         return SegmentInput(url: url, format: format, image: img, windowDescription: text, nifti: nifti, slice: sliceIndex,
-                            challenge: challenge, storedBoxes: try storedBoxes())
+                            challenge: challenge, storedBoxes: try storedBoxes(), notes: notes)
     }
 }

@@ -163,3 +163,88 @@ public enum OutputWriter {
         try AtomicFile.write(url, data: try NPZArchive.data([("segs", segs)], compressed: true))
     }
 }
+
+/// `medsam convert IN OUT` for images and volumes: IN is anything ``ImageSource`` opens (DICOM file or series
+/// folder, NIfTI, NRRD/MetaImage via ``SpatialVolume``, PNG/JPEG, .npy, challenge .npz); OUT is chosen by
+/// extension: `.nii`/`.nii.gz`, `.nrrd`, `.mha` (geometry kept) or `.npy` (shape (rows, cols[, 3]) for one frame,
+/// (frames, rows, cols) for several). Values are modality values (rescale / Modality LUT applied, MONOCHROME1 not
+/// inverted); colour only to `.npy`.
+public enum ImageConverter {
+    public static let outputExtensions = ["nii", "nii.gz", "nrrd", "mha", "npy"]
+    static let spatialInputs = ["nrrd", "nhdr", "mha", "mhd"]
+
+    /// Converts and returns a one-line summary.
+    /// - Throws: ``ToolError`` or ``MedicalIOError`` for unreadable input, an unknown output extension or colour to a volume format.
+    public static func convert(_ input: URL, _ output: URL) throws -> String {
+        let name = output.lastPathComponent.lowercased()
+        guard let ext = outputExtensions.first(where: { name.hasSuffix("." + $0) && !(($0 == "nii") && name.hasSuffix(".nii.gz")) })
+            ?? (name.hasSuffix(".nii.gz") ? "nii.gz" : nil) else {
+            throw ToolError("\(output.lastPathComponent): output must end in \(outputExtensions.map { "." + $0 }.joined(separator: ", "))")
+        }
+        var (sv, rgb): (SpatialVolume?, Image?) = (nil, nil)
+        var what: String
+        if spatialInputs.contains(input.pathExtension.lowercased()) {
+            sv = try SpatialVolume.read(input); what = "NRRD/MetaImage"
+        } else {
+            let src = try ImageSource.open(input)
+            what = src.format.rawValue
+            switch src.content {
+            case .dicom(let d):
+                if d.samplesPerPixel == 3 {
+                    guard d.numberOfFrames == 1 else { throw ToolError("\(input.lastPathComponent): multi-frame colour DICOM: convert one frame at a time is not supported") }
+                    rgb = try d.frame(0)
+                } else {
+                    sv = SpatialVolume(volume: try d.volume(), origin: d.imagePosition ?? [0, 0, 0], directions: directions(d.imageOrientation),
+                                       exactVoxels: d.exactValues)
+                }
+            case .dicomSeries(let s):
+                sv = SpatialVolume(volume: s.volume, origin: s.slices.first?.imagePosition ?? [0, 0, 0],
+                                   directions: directions(s.slices.first?.imageOrientation), exactVoxels: s.exactVoxels)
+            case .nifti(let n):
+                // NIfTI world is RAS; SpatialVolume holds LPS (negate x and y).
+                let a = n.affine, sp = n.volume.spacing
+                let dirs = (0..<3).map { ax in (0..<3).map { row in (row < 2 ? -1.0 : 1.0) * a[row][ax] / sp[ax] } }
+                sv = SpatialVolume(volume: n.volume, origin: (0..<3).map { (($0 < 2) ? -1.0 : 1.0) * a[$0][3] }, directions: dirs)
+            case .image(let img), .challenge2D(_, let img):
+                if img.channels == 3 { rgb = img } else {
+                    sv = SpatialVolume(volume: try Volume(width: img.width, height: img.height, depth: 1, voxels: img.pixels, pixelType: img.pixelType))
+                }
+            case .challenge3D(let c, _):
+                let s = c.imgs.shape
+                guard s.count == 3 else { throw ToolError("\(input.lastPathComponent): imgs has shape \(s)") }
+                let v = try c.imgs.uint8s().map(Float.init)
+                sv = SpatialVolume(volume: try Volume(width: s[2], height: s[1], depth: s[0], voxels: v, pixelType: .uint8))
+            }
+        }
+        if let rgb {
+            guard ext == "npy" else { throw ToolError("\(input.lastPathComponent) is colour (RGB): only .npy output keeps it") }
+            try AtomicFile.write(output) { try NPYArray(shape: [rgb.height, rgb.width, 3], float32: rgb.pixels).write(to: $0) }
+            return "\(input.lastPathComponent) (\(what), RGB \(rgb.width)×\(rgb.height)) → \(output.lastPathComponent)"
+        }
+        guard let sv else { throw ToolError("\(input.lastPathComponent): nothing to convert") }
+        let v = sv.volume
+        if ext == "npy" {
+            let shape = v.depth > 1 ? [v.depth, v.height, v.width] : [v.height, v.width]
+            if let exact = sv.exactVoxels {
+                try AtomicFile.write(output) { try NPYArray(shape: shape, float64: exact).write(to: $0) }
+            } else {
+                try AtomicFile.write(output) { try NPYArray(shape: shape, float32: v.voxels).write(to: $0) }
+            }
+        } else {
+            let type: SpatialVolume.SampleType
+            switch v.pixelType {
+            case .uint8: type = .uint8; case .int16: type = .int16; case .uint16: type = .uint16; case .int32: type = .int32
+            case .float64: type = .float64; case .float32: type = sv.exactVoxels != nil ? .float64 : .float32
+            }
+            try AtomicFile.write(output) { try sv.write(to: $0, type: type) }
+        }
+        return "\(input.lastPathComponent) (\(what), \(v.width)×\(v.height)×\(v.depth), spacing \(v.spacing.map { String(format: "%g", $0) }.joined(separator: "×")) mm) → \(output.lastPathComponent)"
+    }
+
+    /// DICOM row / column directions and their cross product (slice normal); identity when absent.
+    static func directions(_ o: [Double]?) -> [[Double]] {
+        guard let o, o.count == 6 else { return [[1, 0, 0], [0, 1, 0], [0, 0, 1]] }
+        let r = Array(o[0..<3]), c = Array(o[3..<6])
+        return [r, c, [r[1] * c[2] - r[2] * c[1], r[2] * c[0] - r[0] * c[2], r[0] * c[1] - r[1] * c[0]]]
+    }
+}

@@ -17,6 +17,8 @@ public struct SegmentRequest: Sendable {
     public var overlay: String?
     public var window: String?
     public var slice: Int?
+    /// DICOM folder: the series to read (default: the one with the most slices).
+    public var series: String?
     public init(input: String, output: String) { self.input = input; self.output = output }
 }
 
@@ -41,7 +43,8 @@ public enum Pipelines {
         let window = try r.window.map(ArgumentValues.window)
         let boxes = try r.boxes.map(ArgumentValues.box)
         let points = try r.points.map(ArgumentValues.point)
-        let input = try SegmentInput.load(URL(fileURLWithPath: r.input), window: window, slice: r.slice)
+        let input = try SegmentInput.load(URL(fileURLWithPath: r.input), window: window, slice: r.slice, seriesUID: r.series)
+        for note in input.notes { log("note: \(note)") }
         let prompts = try ArgumentValues.prompts(boxes: boxes.isEmpty && points.isEmpty ? input.storedBoxes : boxes,
                                                  points: points)
         guard !prompts.isEmpty else {

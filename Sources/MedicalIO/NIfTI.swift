@@ -61,9 +61,99 @@ public struct NIfTIImage: Sendable {
         return (0..<3).map { i in [r[i][0] * dx, r[i][1] * dy, r[i][2] * dz * qfac, Double(qform[3 + i])] }
     }
 
-    /// Reads `.nii` or `.nii.gz` (detected from the gzip signature, not the name).
+    /// Reads `.nii` or `.nii.gz` (detected from the gzip signature, not the name; NIfTI-1 or NIfTI-2), or an
+    /// `.hdr`/`.img` pair (either name given; each may be gzipped).
+    /// - Throws: ``MedicalIOError`` for malformed, truncated, oversized or unsupported files.
     public static func read(_ url: URL, limits: MedicalIOLimits = .default) throws -> NIfTIImage {
-        try parse(readFile(url), file: fileLabel(url), limits: limits)
+        let name = url.lastPathComponent.lowercased()
+        if [".hdr", ".img", ".hdr.gz", ".img.gz"].contains(where: { name.hasSuffix($0) }) { return try readPair(url, limits: limits) }
+        return try parse(readFile(url), file: fileLabel(url), limits: limits)
+    }
+
+    /// `.hdr` + `.img` (magic `ni1`): the header, then the data file from its `vox_offset`.
+    static func readPair(_ url: URL, limits: MedicalIOLimits) throws -> NIfTIImage {
+        let file = fileLabel(url)
+        let path = url.path
+        let gz = path.lowercased().hasSuffix(".gz")
+        let stem = String(path.dropLast(gz ? 7 : 4))
+        func load(_ ext: String) throws -> [UInt8] {
+            for candidate in [stem + ext, stem + ext + ".gz"] where FileManager.default.fileExists(atPath: candidate) {
+                let b = [UInt8](try readFile(URL(fileURLWithPath: candidate)))
+                if b.count >= 2, b[0] == 0x1F, b[1] == 0x8B {
+                    return try Zlib.inflate(b[...], container: .gzip, maxOutput: limits.maxBytes, file: file)
+                }
+                return b
+            }
+            throw MedicalIOError.missing(file: file, what: "the \(ext) file of the pair (\((stem as NSString).lastPathComponent)\(ext))")
+        }
+        var h = try load(".hdr")
+        let img = try load(".img")
+        var r = ByteReader(bytes: h, file: file)
+        try r.need(0, 348, "NIfTI-1 header")
+        if try r.i32(0) != 348 { r.bigEndian = true }
+        guard try r.i32(0) == 348 else { throw MedicalIOError.badMagic(file: file, expected: "NIfTI-1 .hdr (sizeof_hdr 348)") }
+        guard h[344..<348].elementsEqual([0x6E, 0x69, 0x31, 0]) || h[344..<348].elementsEqual([0x6E, 0x2B, 0x31, 0]) else {
+            throw MedicalIOError.badMagic(file: file, expected: "NIfTI-1 .hdr (magic ni1)")
+        }
+        let vo = try r.f32(108)
+        guard vo.isFinite, vo >= 0, vo < 1e9, Int(vo) <= img.count else {
+            throw MedicalIOError.invalidHeader(file: file, message: "vox_offset \(vo) for a \(img.count)-byte .img")
+        }
+        // Re-frame as a single .nii: magic n+1, vox_offset 352 (in the header's byte order).
+        h = Array(h[0..<348])
+        h[344..<348] = [0x6E, 0x2B, 0x31, 0]
+        let v = Float(352).bitPattern
+        let vb: [UInt8] = (0..<4).map { UInt8((v >> (8 * UInt32($0))) & 0xFF) }
+        h[108..<112] = ArraySlice(r.bigEndian ? vb.reversed() : vb)
+        return try parseUncompressed(h + [0, 0, 0, 0] + img[Int(vo)...], file: file, limits: limits)
+    }
+
+    /// A NIfTI-2 header (`sizeof_hdr` 540, magic `n+2`) as the equivalent NIfTI-1 header (little endian, 352 bytes,
+    /// `vox_offset` 352) and the data offset in the source; nil for other files. Dimensions must fit NIfTI-1
+    /// (≤ 32 767); pixdim, scaling and the affines are stored as Float.
+    static func nifti2Header(_ b: [UInt8], file: String) throws -> (header: [UInt8], dataOffset: Int)? {
+        guard b.count >= 4 else { return nil }
+        var r = ByteReader(bytes: b, file: file)
+        if try r.i32(0) != 540 { r.bigEndian = true; guard try r.i32(0) == 540 else { return nil } }
+        try r.need(0, 540, "NIfTI-2 header")
+        guard b[4..<7].elementsEqual([0x6E, 0x2B, 0x32]) else {
+            throw MedicalIOError.unsupported(file: file, message: "NIfTI-2 pairs (magic ni2) or bad magic; convert to .nii")
+        }
+        func f64(_ o: Int) throws -> Float {
+            let d = try r.f64(o)
+            guard d.isNaN || Swift.abs(d) <= Double(Float.greatestFiniteMagnitude) else {
+                throw MedicalIOError.invalidHeader(file: file, message: "NIfTI-2 value \(d) at byte \(o) beyond Float range")
+            }
+            return Float(d)
+        }
+        var h = [UInt8]()
+        h.appendLE(Int32(348)); h += [UInt8](repeating: 0, count: 36)
+        for i in 0..<8 {
+            let d = Int64(bitPattern: try r.u64(16 + 8 * i))
+            guard d >= Int64(Int16.min), d <= Int64(Int16.max) else {
+                throw MedicalIOError.unsupported(file: file, message: "NIfTI-2 dim[\(i)] = \(d): more than 32767 voxels per axis")
+            }
+            h.appendLE(Int16(d))
+        }
+        for o in [80, 88, 96] { h.appendLE(try f64(o).bitPattern) }  // intent_p1..3
+        h.appendLE(Int16(truncatingIfNeeded: try r.i32(504)))        // intent_code
+        h.appendLE(try r.i16(12)); h.appendLE(try r.i16(14))          // datatype, bitpix
+        h.appendLE(Int16(0))                                          // slice_start
+        for i in 0..<8 { h.appendLE(try f64(104 + 8 * i).bitPattern) }
+        let vox = Int64(bitPattern: try r.u64(168))
+        guard vox >= 0, vox <= 1 << 40 else { throw MedicalIOError.invalidHeader(file: file, message: "NIfTI-2 vox_offset \(vox)") }
+        h.appendLE(Float(352).bitPattern)
+        h.appendLE(try f64(176).bitPattern); h.appendLE(try f64(184).bitPattern)  // scl_slope, scl_inter
+        h.appendLE(Int16(0)); h.append(0); h.append(UInt8(truncatingIfNeeded: try r.i32(500)))  // slice_end, slice_code, xyzt_units
+        for o in [192, 200, 208, 216] { h.appendLE(try f64(o).bitPattern) }  // cal_max, cal_min, slice_duration, toffset
+        h += [UInt8](repeating: 0, count: 8)                                   // glmax, glmin
+        h += Array(try r.slice(240, 80)) + Array(try r.slice(320, 24))        // descrip, aux_file
+        h.appendLE(Int16(truncatingIfNeeded: try r.i32(344))); h.appendLE(Int16(truncatingIfNeeded: try r.i32(348)))
+        for i in 0..<6 { h.appendLE(try f64(352 + 8 * i).bitPattern) }       // quatern_b..d, qoffset_x..z
+        for i in 0..<12 { h.appendLE(try f64(400 + 8 * i).bitPattern) }      // srow_x, srow_y, srow_z
+        h += Array(try r.slice(508, 16))                                       // intent_name
+        h += [0x6E, 0x2B, 0x31, 0, 0, 0, 0, 0]                                 // magic n+1, no extension
+        return (h, Int(vox))
     }
 
     public static func parse(_ data: Data, file: String = "<memory>", limits: MedicalIOLimits = .default) throws -> NIfTIImage {
@@ -74,9 +164,14 @@ public struct NIfTIImage: Sendable {
             var headerError: Error? = nil
             var runaway = false
             bytes = try Zlib.inflate(bytes[...], container: .gzip, maxOutput: limits.maxBytes, file: file) { out in
-                if needed == nil, out.count >= 352 {
-                    do { needed = try Self.dataEnd(ByteReader(bytes: Array(out[0..<352]), file: file), file: file, limits: limits) }
-                    catch { headerError = error; return true }
+                if needed == nil, out.count >= 544 || (out.count >= 352 && !Self.isNIfTI2(out)) {
+                    do {
+                        if let (h2, off) = try Self.nifti2Header(Array(out[0..<Swift.min(out.count, 544)]), file: file) {
+                            needed = try Self.dataEnd(ByteReader(bytes: h2, file: file), file: file, limits: limits) - 352 + off
+                        } else {
+                            needed = try Self.dataEnd(ByteReader(bytes: Array(out[0..<352]), file: file), file: file, limits: limits)
+                        }
+                    } catch { headerError = error; return true }
                 }
                 // Inflate to the stream's end so zlib checks the gzip CRC; stop only on runaway trailing data.
                 // Data running on far past that end is not a NIfTI file (and stopping early would skip the CRC).
@@ -89,7 +184,15 @@ public struct NIfTIImage: Sendable {
             }
             if let n = needed, bytes.count > n { bytes.removeSubrange(n...) }
         }
+        if let (h2, off) = try nifti2Header(bytes, file: file) {
+            guard off <= bytes.count else { throw MedicalIOError.truncated(file: file, message: "NIfTI-2 vox_offset \(off) past the end") }
+            return try parseUncompressed(h2 + bytes[off...], file: file, limits: limits)
+        }
         return try parseUncompressed(bytes, file: file, limits: limits)
+    }
+
+    static func isNIfTI2(_ b: [UInt8]) -> Bool {
+        b.count >= 4 && (b[0..<4].elementsEqual([0x1C, 0x02, 0, 0]) || b[0..<4].elementsEqual([0, 0, 0x02, 0x1C]))
     }
 
     /// Byte order and end of the voxel data announced by a header (checks dims against the limits).

@@ -18,7 +18,7 @@ public struct NPYArray: Sendable, Equatable {
         case uint8 = "u1", int8 = "i1", uint16 = "u2", int16 = "i2", uint32 = "u4", int32 = "i4"
         case uint64 = "u8", int64 = "i8", float16 = "f2", float32 = "f4", float64 = "f8", bool = "b1"
 
-        public var itemSize: Int { Int(rawValue.dropFirst())! }
+        public var itemSize: Int { Int(rawValue.dropFirst()) ?? 1 }  // the digit of a case name above
         public var isInteger: Bool { rawValue.hasPrefix("u") || rawValue.hasPrefix("i") }
         public var isFloat: Bool { rawValue.hasPrefix("f") }
         /// The `descr` NumPy writes for little-endian data (`'|u1'`, `'<f4'`).

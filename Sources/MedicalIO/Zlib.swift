@@ -5,7 +5,7 @@ import Imaging
 /// zlib through the system library (see `Sources/CZlibIO`). Every decoder here bounds its input to the
 /// given bytes and its output to `maxOutput`; truncated streams are errors, never loops.
 enum Zlib {
-    enum Container { case raw, gzip }
+    enum Container { case raw, gzip, zlib }
 
     /// Inflates `input` completely. With `.gzip`, concatenated members are inflated in turn and each
     /// member's CRC-32 / size trailer is verified by zlib. Stops with `tooLarge` past `maxOutput` bytes.
@@ -16,7 +16,7 @@ enum Zlib {
         let strm = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
         strm.initialize(to: z_stream())
         defer { strm.deinitialize(count: 1); strm.deallocate() }
-        let wbits: Int32 = container == .gzip ? 15 + 16 : -15
+        let wbits: Int32 = container == .gzip ? 15 + 16 : container == .zlib ? 15 : -15
         guard inflateInit2_(strm, wbits, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
             throw MedicalIOError.corruptData(file: file, message: "zlib inflateInit failed")
         }
@@ -28,7 +28,7 @@ enum Zlib {
             let total = inBuf.count
             while true {
                 let avail = min(total - consumed, Int(UInt32.max / 2))
-                strm.pointee.next_in = UnsafeMutablePointer(mutating: inBuf.baseAddress! + consumed)
+                strm.pointee.next_in = inBuf.baseAddress.map { UnsafeMutablePointer(mutating: $0 + consumed) }  // nil for empty input
                 strm.pointee.avail_in = UInt32(avail)
                 var ret: Int32 = Z_OK
                 var progressed = false
@@ -78,7 +78,7 @@ enum Zlib {
         let strm = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
         strm.initialize(to: z_stream())
         defer { strm.deinitialize(count: 1); strm.deallocate() }
-        let wbits: Int32 = container == .gzip ? 15 + 16 : -15
+        let wbits: Int32 = container == .gzip ? 15 + 16 : container == .zlib ? 15 : -15
         guard deflateInit2_(strm, level, Z_DEFLATED, wbits, 8, Z_DEFAULT_STRATEGY, ZLIB_VERSION,
                             Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
             throw MedicalIOError.invalidArgument("zlib deflateInit failed")
@@ -91,7 +91,7 @@ enum Zlib {
             var consumed = 0
             while true {
                 let avail = min(inBuf.count - consumed, 1 << 30)
-                strm.pointee.next_in = avail > 0 ? UnsafeMutablePointer(mutating: inBuf.baseAddress! + consumed) : nil
+                strm.pointee.next_in = avail > 0 ? inBuf.baseAddress.map { UnsafeMutablePointer(mutating: $0 + consumed) } : nil
                 strm.pointee.avail_in = UInt32(avail)
                 let flush = consumed + avail >= inBuf.count ? Z_FINISH : Z_NO_FLUSH
                 var ret: Int32 = Z_OK
@@ -118,7 +118,7 @@ enum Zlib {
             var p = 0
             while p < b.count {
                 let n = min(b.count - p, 1 << 30)
-                crc = CZlibIO.crc32(crc, b.baseAddress! + p, UInt32(n))
+                crc = CZlibIO.crc32(crc, b.baseAddress.map { $0 + p }, UInt32(n))
                 p += n
             }
         }

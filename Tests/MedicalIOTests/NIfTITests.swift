@@ -70,3 +70,32 @@ final class NIfTITests: XCTestCase {
         assertTypedError("sizeof_hdr") { try NIfTIImage.parse(Data([1, 2, 3, 4] + base.dropFirst(4))) }
     }
 }
+
+/// NIfTI-2 (.nii, .nii.gz) and NIfTI-1 .hdr/.img pairs written by nibabel (`Fixtures/io/make_nifti2_fixtures.py`).
+final class NIfTI2AndPairTests: XCTestCase {
+    func testNIfTI2AndPairsMatchTheirDefinition() throws {
+        for name in ["v2.nii", "v2.nii.gz", "pair.img", "pair.hdr"] {
+            let n = try NIfTIImage.read(io("nifti/\(name)"))
+            let v = n.volume
+            XCTAssertEqual([v.width, v.height, v.depth], [5, 4, 3], name)
+            // value(x, y, z) = (x + 10y + 100z) · 0.5 − 2
+            XCTAssertEqual(v[3, 2, 1], Float(3 + 20 + 100) * 0.5 - 2, name)
+            XCTAssertEqual(v.voxels.last, Float(4 + 30 + 200) * 0.5 - 2, name)
+            XCTAssertEqual(v.spacing, [0.5, 0.75, 2.5], name)
+            XCTAssertEqual(n.affine[0][3], -10, name); XCTAssertEqual(n.affine[2][3], 30.5, name)
+            XCTAssertEqual(n.affine[1][1], 0.75, name)
+        }
+    }
+
+    func testBrokenPairsAndNIfTI2AreTypedErrors() throws {
+        let dir = tempURL("pair")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.copyItem(at: io("nifti/pair.hdr"), to: dir.appendingPathComponent("lonely.hdr"))
+        assertTypedError("no .img") { try NIfTIImage.read(dir.appendingPathComponent("lonely.hdr")) }
+        var v2 = try Data(contentsOf: io("nifti/v2.nii"))
+        v2.replaceSubrange(16..<24, with: withUnsafeBytes(of: Int64(1) << 40) { Data($0) })  // dim[0] huge
+        assertTypedError("NIfTI-2 dim") { try NIfTIImage.parse(v2) }
+        for cut in [10, 300, 539, 560] { assertTypedError("NIfTI-2 cut \(cut)") { try NIfTIImage.parse(try Data(contentsOf: io("nifti/v2.nii")).prefix(cut)) } }
+    }
+}

@@ -83,12 +83,14 @@ struct Segment: ParsableCommand {
     var window: String?
     @Option(help: "Slice (NIfTI axial slice, DICOM frame or series slice), 0-based; default the middle one.")
     var slice: Int?
+    @Option(help: "DICOM folder with several series: the SeriesInstanceUID to segment (default: the one with the most slices; all are listed).")
+    var series: String?
 
     func run() throws {
         try modelOptions.applyThreads()
         var r = SegmentRequest(input: image, output: output)
         r.boxes = boxes; r.points = points; r.model = modelOptions.model; r.checkpoint = modelOptions.checkpoint
-        r.probabilities = probabilities; r.overlay = overlay; r.window = window; r.slice = slice
+        r.probabilities = probabilities; r.overlay = overlay; r.window = window; r.slice = slice; r.series = series
         try Pipelines.segment(r, log: say)
     }
 }
@@ -217,16 +219,29 @@ struct Eval: ParsableCommand {
 
 struct Convert: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Convert a PyTorch .pth checkpoint (or safetensors) to safetensors.",
+        abstract: "Convert a checkpoint to safetensors, or an image/volume to NIfTI, NRRD, MetaImage or .npy.",
         discussion: """
-        Example:
-          medsam convert .cache/checkpoints/lite_medsam.pth lite_medsam.safetensors --half
-        """)
-    @Argument(help: "Input checkpoint (.pth or .safetensors).") var input: String
-    @Argument(help: "Output .safetensors file.") var output: String
-    @Flag(help: "Store float16 (half the size).") var half = false
+        Checkpoints: a PyTorch .pth (or safetensors) → .safetensors (--half: float16).
+        Images and volumes: IN is a DICOM file or series folder, NIfTI, NRRD (.nrrd/.nhdr), MetaImage (.mha/.mhd), \
+        PNG/JPEG, .npy or challenge .npz; OUT by extension: .nii/.nii.gz, .nrrd, .mha (geometry kept) or .npy. \
+        Values are modality values (rescale / Modality LUT applied; MONOCHROME1 not inverted).
 
-    func run() throws { say(try CheckpointTools.convert(input, output, half: half)) }
+        Examples:
+          medsam convert .cache/checkpoints/lite_medsam.pth lite_medsam.safetensors --half
+          medsam convert CT_series/ ct.nrrd
+        """)
+    @Argument(help: "Input checkpoint, image or volume.") var input: String
+    @Argument(help: "Output (.safetensors, .nii, .nii.gz, .nrrd, .mha, .npy).") var output: String
+    @Flag(help: "Checkpoints: store float16 (half the size).") var half = false
+
+    func run() throws {
+        let checkpointInput = ["pth", "pt", "ckpt", "torch", "safetensors"].contains(URL(fileURLWithPath: input).pathExtension.lowercased())
+        if output.lowercased().hasSuffix(".safetensors") || checkpointInput {
+            say(try CheckpointTools.convert(input, output, half: half))
+        } else {
+            say(try ImageConverter.convert(URL(fileURLWithPath: input), URL(fileURLWithPath: output)))
+        }
+    }
 }
 
 struct Info: ParsableCommand {

@@ -41,8 +41,9 @@ final class CLIErrorTests: XCTestCase {
         let npz = dir.appendingPathComponent("2D_bad.npz")
         try Data(try Data(contentsOf: fixtureURL("io/challenge/2DT1_MNI_demo.npz")).prefix(300)).write(to: npz)
         try CLI.assertFails(["segment", npz.path, "-o", dir.appendingPathComponent("s.npz").path], mentioning: "2D_bad.npz")
+        // 12-bit JPEG Extended: the linked libjpeg-turbo 2.1 decodes 8-bit JPEG only.
         try CLI.assertFails(["segment", fixtureURL("io/dicom/JPEG-lossy.dcm").path, "--box", "1,1,5,5", "-o", out],
-                            mentioning: "compressed transfer syntax")
+                            mentioning: "12-bit JPEG")
     }
 
     func testBadBoxesAndPoints() throws {
@@ -99,5 +100,28 @@ final class CLIErrorTests: XCTestCase {
         let root = try CLI.run(["--help"])
         XCTAssertEqual(root.status, 0)
         XCTAssertTrue(root.stdout.contains("SUBCOMMANDS"))
+    }
+}
+
+/// Hostile DICOM header values and `--series` through the built `medsam`: typed one-line errors, never a signal.
+final class CLIDICOMInputTests: XCTestCase {
+    var dir: URL!
+    override func setUpWithError() throws { dir = try CLI.temporaryDirectory() }
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
+
+    func testHostileNumberOfFramesIsAnErrorNotASignal() throws {
+        let out = dir.appendingPathComponent("mask.png").path
+        for token in ["nan", "inf", "1e30", "1A"] {
+            try CLI.assertFails(["segment", fixtureURL("corpus/dicom/frames_\(token).dcm").path, "--box", "0,0,1,1", "-o", out],
+                                mentioning: "NumberOfFrames")
+        }
+    }
+
+    func testUnknownSeriesIsRefusedNamingTheSeriesThere() throws {
+        let out = dir.appendingPathComponent("mask.png").path
+        try CLI.assertFails(["segment", fixtureURL("io/dicom/series").path, "--series", "1.2.3.nope", "--box", "1,1,5,5", "-o", out],
+                            mentioning: "1.2.3.4.5.999")
+        try CLI.assertFails(["segment", fixtureURL("io/dicom/CT_small.dcm").path, "--series", "1.2", "--box", "1,1,5,5", "-o", out],
+                            mentioning: "not a DICOM folder")
     }
 }

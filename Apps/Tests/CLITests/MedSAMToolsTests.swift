@@ -7,6 +7,7 @@ import NN
 import Preprocess
 import PromptEncoder
 import Tensor
+import TestSupport
 import XCTest
 
 /// The CLI's argument parsers, sharding, temporary names and overlay (in-process).
@@ -85,5 +86,33 @@ final class MedSAMToolsTests: XCTestCase {
         XCTAssertEqual(px(15, 5), [100, 100, 100])      // untouched
         let inner = px(5, 5)                             // translucent red
         XCTAssertGreaterThan(inner[0], 100); XCTAssertLessThan(inner[1], 100)
+    }
+}
+
+/// MONOCHROME1 DICOM: the model's 8-bit input is inverted (higher stored values are darker), raw values are not.
+final class MonochromeOneInputTests: XCTestCase {
+    func testMonochromeOneIsInvertedForTheModelOnly() throws {
+        let url = fixtureURL("io/dicom/mono1.dcm")
+        let source = try ImageSource.open(url)
+        XCTAssertTrue(source.isInverted)
+        let raw = try source.rawSlice(0)
+        XCTAssertEqual(Array(raw.pixels.prefix(3)), [0, 1, 2])  // stored values: (row·32 + col) mod 256
+        let input = try source.input(slice: nil, window: nil)
+        XCTAssertEqual(Array(input.image.pixels.prefix(3)), [255, 254, 253])
+        XCTAssertEqual(input.image.pixels, raw.pixels.map { 255 - $0 })
+        XCTAssertTrue(input.windowDescription.contains("MONOCHROME1 inverted"), input.windowDescription)
+    }
+}
+
+/// A DICOM folder with two series: the default is the one with more slices, the notes list both and say how to choose.
+final class SeriesChoiceTests: XCTestCase {
+    func testSeriesChoiceAndNotes() throws {
+        let folder = fixtureURL("io/dicom/series")
+        let main = try SegmentInput.load(folder, window: nil, slice: nil)
+        XCTAssertTrue(main.notes.first?.contains("(3 slices) of 2 in the folder; choose with --series UID") ?? false, "\(main.notes)")
+        XCTAssertTrue(main.notes.contains { $0.contains("1.2.3.4.5.999: 1 files") }, "\(main.notes)")
+        XCTAssertEqual(main.slice, 1)  // the middle of 3
+        let other = try SegmentInput.load(folder, window: nil, slice: 0, seriesUID: "1.2.3.4.5.999")
+        XCTAssertTrue(other.notes.first?.hasPrefix("series 1.2.3.4.5.999 (1 slices)") ?? false, "\(other.notes)")
     }
 }
