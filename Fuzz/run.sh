@@ -17,7 +17,7 @@ FUZZ_DIR=$(pwd)
 ROOT=$(cd .. && pwd)
 SECONDS_PER_TARGET=${1:-60}
 shift || true
-ALL=(FuzzPickle FuzzTorchZip FuzzSafetensors FuzzNPY FuzzNPZ FuzzNIfTI FuzzDICOM FuzzPNG FuzzJPEG)
+ALL=(FuzzPickle FuzzTorchZip FuzzSafetensors FuzzNPY FuzzNPZ FuzzNIfTI FuzzDICOM FuzzPNG FuzzJPEG FuzzRLE FuzzJPEGLossless FuzzJPEGLS FuzzJPEG2000)
 [ $# -gt 0 ] && TARGETS=("$@") || TARGETS=("${ALL[@]}")
 SCRATCH="$ROOT/.build-fuzz"
 CORPUS_ROOT=${FUZZ_CORPUS_ROOT:-$SCRATCH/corpus}
@@ -43,6 +43,7 @@ seeds() {   # seed files for a target (read-only inputs)
     FuzzDICOM)       echo "$F/io/dicom" "$F/corpus/dicom" "$FUZZ_DIR/seeds/dicom" ;;
     FuzzPNG)         echo "$F/io/png" "$F/corpus/png" ;;
     FuzzJPEG)        echo "$F/io/jpeg" "$F/corpus/jpeg" ;;
+    FuzzRLE|FuzzJPEGLossless|FuzzJPEGLS|FuzzJPEG2000) echo "$SCRATCH/seeds/$1" ;;
   esac
 }
 
@@ -54,7 +55,7 @@ dict() {    # libFuzzer dictionary of a target
     FuzzNIfTI)               echo "$FUZZ_DIR/dict/nifti.dict" ;;
     FuzzDICOM)               echo "$FUZZ_DIR/dict/dicom.dict" ;;
     FuzzPNG)                 echo "$FUZZ_DIR/dict/png.dict" ;;
-    FuzzJPEG)                echo "$FUZZ_DIR/dict/jpeg.dict" ;;
+    FuzzJPEG|FuzzJPEGLossless|FuzzJPEGLS|FuzzJPEG2000) echo "$FUZZ_DIR/dict/jpeg.dict" ;;
   esac
 }
 
@@ -74,6 +75,31 @@ for p in src.glob("*.torch"):
 PY
 find "$F/layers" -name '*.safetensors' -size -8k -exec cp {} "$SCRATCH/seeds/safetensors/" \;
 find "$F/io" -name '*.npz' -size -32k -exec cp {} "$SCRATCH/seeds/npz/" \;
+# Codec targets: the first compressed frame of each codec fixture (Fixtures/io/dicom/codec), with the 2 layout bytes
+# FuzzRLE/FuzzJPEGLS/FuzzJPEG2000 read first (RGB → bit 6, 16-bit → bit 7); FuzzJPEGLossless takes the raw stream.
+mkdir -p "$SCRATCH/seeds/FuzzRLE" "$SCRATCH/seeds/FuzzJPEGLossless" "$SCRATCH/seeds/FuzzJPEGLS" "$SCRATCH/seeds/FuzzJPEG2000"
+python3 - "$F/io/dicom" "$SCRATCH/seeds" <<'PY'
+import sys, struct, pathlib
+src, dst = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+for p in sorted(src.rglob("*.dcm")):
+    d = p.read_bytes()
+    i = d.rfind(b"\xe0\x7f\x10\x00")
+    if i < 0 or d[i + 8:i + 12] != b"\xff\xff\xff\xff":
+        continue
+    j, frags = i + 12, []
+    while j + 8 <= len(d) and d[j:j + 4] == b"\xfe\xff\x00\xe0":
+        n = struct.unpack("<I", d[j + 4:j + 8])[0]
+        frags.append(d[j + 8:j + 8 + n]); j += 8 + n
+    if len(frags) < 2:
+        continue
+    frame, name = frags[1], p.stem
+    target = ("FuzzRLE" if "rle" in name else "FuzzJPEGLossless" if "jpegll" in name else
+              "FuzzJPEGLS" if "jpegls" in name else "FuzzJPEG2000" if ("j2k" in name or "2000" in name or frame[:2] == b"\xff\x4f") else None)
+    if target is None:
+        continue
+    layout = bytes([63 | (64 if name.startswith("rgb") else 0) | (128 if name[:3] in ("s16", "u12") else 0), 63])
+    (dst / target / (name + ".bin")).write_bytes(frame if target == "FuzzJPEGLossless" else layout + frame)
+PY
 
 : > "$SCRATCH/summary.txt"
 for t in "${TARGETS[@]}"; do

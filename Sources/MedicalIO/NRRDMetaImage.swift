@@ -1,5 +1,5 @@
 import Foundation
-import Preprocess
+import Imaging
 
 /// A 2-D or 3-D scalar volume with its patient-space geometry, as 3-D Slicer and ITK store it: NRRD
 /// (`.nrrd`, or `.nhdr` + raw/gzip data file) and MetaImage (`.mha`, or `.mhd` + `.raw`/`.zraw`).
