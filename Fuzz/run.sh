@@ -109,10 +109,11 @@ for t in "${TARGETS[@]}"; do
   dirs=()
   for d in $(seeds "$t"); do [ -d "$d" ] && dirs+=("$d"); done
   log="$SCRATCH/$t.log"
+  dictfile=$(dict "$t")   # empty for targets without tokens (FuzzRLE)
   echo "== $t: ${SECONDS_PER_TARGET}s, seeds: ${dirs[*]}"
   set +e
   ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:allocator_may_return_null=0} \
-    "$BIN/$t" "$corpus" "${dirs[@]}" -dict="$(dict "$t")" -max_total_time="$SECONDS_PER_TARGET" -timeout=20 \
+    "$BIN/$t" "$corpus" "${dirs[@]}" ${dictfile:+-dict="$dictfile"} -max_total_time="$SECONDS_PER_TARGET" -timeout=20 \
       -rss_limit_mb=3072 -malloc_limit_mb=2048 -max_len=65536 -print_final_stats=1 \
       -artifact_prefix="$artifacts" > "$log" 2>&1
   rc=$?
