@@ -44,13 +44,7 @@ final class MaskDecoderTests: XCTestCase {
     func testMaskDecoderMultimaskAndSingle() throws {
         for name in ["mask_decoder_small", "mask_decoder"] {
             let g = try Golden("layers/" + name)
-            let t = g.config["transformer"] as! [String: Any]
-            let cfg = MaskDecoder.Configuration(
-                transformerDim: g.int("transformer_dim"), numMultimaskOutputs: g.int("num_multimask_outputs"),
-                iouHeadDepth: g.int("iou_head_depth"), iouHeadHiddenDim: g.int("iou_head_hidden_dim"),
-                transformerDepth: (t["depth"] as! NSNumber).intValue, transformerHeads: (t["num_heads"] as! NSNumber).intValue,
-                transformerMLPDim: (t["mlp_dim"] as! NSNumber).intValue)
-            let decoder = try MaskDecoder(g.scope, configuration: cfg)
+            let decoder = try maskDecoder(g)
             let images = try g.input("image_embeddings"), sparse = try g.input("sparse_prompt_embeddings")
             let dense = try g.input("dense_prompt_embeddings"), pe = try g.input("image_pe")
             let n = sparse.shape[0]
@@ -78,13 +72,7 @@ final class MaskDecoderTests: XCTestCase {
     func testMaskDecoderPrecomputedAndBatched() throws {
         for name in ["mask_decoder_small", "mask_decoder"] {
             let g = try Golden("layers/" + name)
-            let t = g.config["transformer"] as! [String: Any]
-            let cfg = MaskDecoder.Configuration(
-                transformerDim: g.int("transformer_dim"), numMultimaskOutputs: g.int("num_multimask_outputs"),
-                iouHeadDepth: g.int("iou_head_depth"), iouHeadHiddenDim: g.int("iou_head_hidden_dim"),
-                transformerDepth: (t["depth"] as! NSNumber).intValue, transformerHeads: (t["num_heads"] as! NSNumber).intValue,
-                transformerMLPDim: (t["mlp_dim"] as! NSNumber).intValue)
-            let decoder = try MaskDecoder(g.scope, configuration: cfg)
+            let decoder = try maskDecoder(g)
             let images = try g.input("image_embeddings"), sparse = try g.input("sparse_prompt_embeddings")
             let dense = try g.input("dense_prompt_embeddings"), pe = try g.input("image_pe")
             let n = sparse.shape[0]
@@ -122,13 +110,7 @@ final class MaskDecoderTests: XCTestCase {
     /// decoding it alone on the plain path (to float rounding: the same operations in the same order).
     func testSharedContextMatchesPlainPath() throws {
         let g = try Golden("layers/mask_decoder")
-        let t = g.config["transformer"] as! [String: Any]
-        let cfg = MaskDecoder.Configuration(
-            transformerDim: g.int("transformer_dim"), numMultimaskOutputs: g.int("num_multimask_outputs"),
-            iouHeadDepth: g.int("iou_head_depth"), iouHeadHiddenDim: g.int("iou_head_hidden_dim"),
-            transformerDepth: (t["depth"] as! NSNumber).intValue, transformerHeads: (t["num_heads"] as! NSNumber).intValue,
-            transformerMLPDim: (t["mlp_dim"] as! NSNumber).intValue)
-        let decoder = try MaskDecoder(g.scope, configuration: cfg)
+        let decoder = try maskDecoder(g)
         let image = try g.input("image_embeddings").batchItemForTest(0), pe = try g.input("image_pe")
         let dense = try g.input("dense_prompt_embeddings").batchItemForTest(0), sparse = try g.input("sparse_prompt_embeddings")
         let shared = decoder.predictMasks(imageEmbedding: image, imagePE: pe, sparse: sparse, dense: dense, multimaskOutput: true)
@@ -140,6 +122,17 @@ final class MaskDecoderTests: XCTestCase {
             for (a, b) in zip(plain.iouPredictions, shared[i].iouPredictions) { XCTAssertEqual(a, b, accuracy: 1e-5) }
         }
     }
+}
+
+/// The golden's mask decoder, configured from its config.
+private func maskDecoder(_ g: Golden) throws -> MaskDecoder {
+    let t = g.config["transformer"] as! [String: Any]
+    let cfg = MaskDecoder.Configuration(
+        transformerDim: g.int("transformer_dim"), numMultimaskOutputs: g.int("num_multimask_outputs"),
+        iouHeadDepth: g.int("iou_head_depth"), iouHeadHiddenDim: g.int("iou_head_hidden_dim"),
+        transformerDepth: (t["depth"] as! NSNumber).intValue, transformerHeads: (t["num_heads"] as! NSNumber).intValue,
+        transformerMLPDim: (t["mlp_dim"] as! NSNumber).intValue)
+    return try MaskDecoder(g.scope, configuration: cfg)
 }
 
 private func maxAbsDifference(_ a: [Float], _ b: [Float]) -> Float {

@@ -114,3 +114,20 @@ public enum Fuzz {
 /// libFuzzer's entry point, for drivers that look it up by name.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func LLVMFuzzerTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt { Fuzz.one(data, size) }
+
+extension Fuzz {
+    /// One encapsulated DICOM frame through `DICOMCodec` for `transferSyntaxUID`. The first 2 input bytes choose the
+    /// layout a header would give (rows, columns 1…64, 1 or 3 samples, 8 or 16 bits); the rest is the compressed frame.
+    public static func decodeFrame(_ input: UnsafeRawBufferPointer, transferSyntaxUID: String) {
+        let bytes = [UInt8](input)
+        guard bytes.count >= 2 else { return }
+        let layout = DICOMCodec.Layout(rows: Int(bytes[0] & 63) + 1, columns: Int(bytes[1] & 63) + 1,
+                                       samplesPerPixel: bytes[0] & 64 != 0 ? 3 : 1, bitsAllocated: bytes[0] & 128 != 0 ? 16 : 8,
+                                       bitsStored: bytes[0] & 128 != 0 ? 12 + Int(bytes[1] >> 6) : 8, signed: bytes[1] & 64 != 0,
+                                       photometric: bytes[0] & 64 != 0 ? "RGB" : "MONOCHROME2")
+        medicalIO {
+            blackHole(try DICOMCodec.decodeFrame(Array(bytes.dropFirst(2)), transferSyntaxUID: transferSyntaxUID, layout: layout,
+                                                 limits: limits).count)
+        }
+    }
+}
