@@ -51,11 +51,12 @@ public enum PixelType: String, Sendable, Hashable {
     case uint8, int16, uint16, int32, float32, float64
 }
 
-/// An H×W×C image (C = 1 or 3), interleaved, row-major, values kept as Float
-/// (exact for every 8/16-bit source and for Int32 up to 2²⁴) plus the source ``PixelType``.
+/// An H×W×C image (C = 1 or 3), interleaved, row-major, values kept in their stored type (``PixelStorage``:
+/// 1 byte per value for 8-bit data, 2 for 16-bit) and read as `Float` (exact for every 8/16-bit source and for
+/// Int32 up to 2²⁴), plus the source ``PixelType``.
 ///
 /// ```swift
-/// let ct = try Image(int16: hu, width: 512, height: 512)       // 1 channel
+/// let ct = try Image(int16: hu, width: 512, height: 512)       // 1 channel, kept as Int16
 /// let u8 = IntensityWindow.ct(.softTissue).apply(to: ct)         // UInt8-valued gray image
 /// let rgb = u8.threeChannel()                                    // gray → 3 channels
 /// ```
@@ -64,56 +65,70 @@ public struct Image: Sendable {
     public let height: Int
     /// 1 or 3.
     public let channels: Int
-    /// `height·width·channels` values, interleaved.
-    public let pixels: [Float]
+    /// The `height·width·channels` values, interleaved, in their stored type.
+    public let storage: PixelStorage
     public let pixelType: PixelType
 
-    /// Validates and stores the pixels. 4-channel input drops the alpha channel.
+    /// The `height·width·channels` values as `Float` (a new array each time: bind it once).
+    public var pixels: [Float] { storage.floats() }
+
+    /// Validates and stores the pixels (packed into `pixelType` when they fit it exactly, see ``PixelStorage``).
+    /// 4-channel input drops the alpha channel.
     public init(pixels: [Float], width: Int, height: Int, channels: Int = 1, pixelType: PixelType = .float32) throws {
-        guard width > 0, height > 0, !pixels.isEmpty else { throw ImagingError.emptyImage }
-        guard [1, 3, 4].contains(channels) else { throw ImagingError.unsupportedChannelCount(channels) }
-        // Overflowing width·height·channels (hostile dimensions) is reported as expected = Int.max.
-        let (wh, o1) = width.multipliedReportingOverflow(by: height)
-        let (expected, o2) = wh.multipliedReportingOverflow(by: channels)
-        guard !o1, !o2 else { throw ImagingError.wrongPixelCount(expected: Int.max, got: pixels.count) }
-        guard pixels.count == expected else {
-            throw ImagingError.wrongPixelCount(expected: expected, got: pixels.count)
+        if let i = pixels.firstIndex(where: { !$0.isFinite }) {
+            try Self.checkShape(count: pixels.count, width: width, height: height, channels: channels)
+            throw ImagingError.nonFiniteValue(index: i)
         }
-        if let i = pixels.firstIndex(where: { !$0.isFinite }) { throw ImagingError.nonFiniteValue(index: i) }
+        try self.init(storage: PixelStorage(packing: pixels, as: pixelType), width: width, height: height,
+                      channels: channels, pixelType: pixelType)
+    }
+
+    /// Validates and keeps `storage` as it is. 4-channel input drops the alpha channel.
+    public init(storage: PixelStorage, width: Int, height: Int, channels: Int = 1, pixelType: PixelType) throws {
+        try Self.checkShape(count: storage.count, width: width, height: height, channels: channels)
+        if let i = storage.firstNonFinite { throw ImagingError.nonFiniteValue(index: i) }
         self.width = width
         self.height = height
         self.pixelType = pixelType
         if channels == 4 {
-            var rgb = [Float](); rgb.reserveCapacity(width * height * 3)
-            for p in 0..<(width * height) { rgb.append(contentsOf: pixels[(4 * p)..<(4 * p + 3)]) }
-            self.pixels = rgb
+            self.storage = storage.regrouped(from: 4, to: 3) { $0 }
             self.channels = 3
         } else {
-            self.pixels = pixels
+            self.storage = storage
             self.channels = channels
         }
     }
 
-    /// Pixels known to be valid (finite, `width·height·channels` of them, 1 or 3 channels).
-    init(validated pixels: [Float], width: Int, height: Int, channels: Int, pixelType: PixelType) {
+    private static func checkShape(count: Int, width: Int, height: Int, channels: Int) throws {
+        guard width > 0, height > 0, count > 0 else { throw ImagingError.emptyImage }
+        guard [1, 3, 4].contains(channels) else { throw ImagingError.unsupportedChannelCount(channels) }
+        // Overflowing width·height·channels (hostile dimensions) is reported as expected = Int.max.
+        let (wh, o1) = width.multipliedReportingOverflow(by: height)
+        let (expected, o2) = wh.multipliedReportingOverflow(by: channels)
+        guard !o1, !o2 else { throw ImagingError.wrongPixelCount(expected: Int.max, got: count) }
+        guard count == expected else { throw ImagingError.wrongPixelCount(expected: expected, got: count) }
+    }
+
+    /// Storage known to be valid (finite, `width·height·channels` values, 1 or 3 channels).
+    init(validated storage: PixelStorage, width: Int, height: Int, channels: Int, pixelType: PixelType) {
         self.width = width
         self.height = height
         self.channels = channels
-        self.pixels = pixels
+        self.storage = storage
         self.pixelType = pixelType
     }
 
     public init(uint8 values: [UInt8], width: Int, height: Int, channels: Int = 1) throws {
-        try self.init(pixels: values.map(Float.init), width: width, height: height, channels: channels, pixelType: .uint8)
+        try self.init(storage: PixelStorage(uint8: values), width: width, height: height, channels: channels, pixelType: .uint8)
     }
     public init(int16 values: [Int16], width: Int, height: Int, channels: Int = 1) throws {
-        try self.init(pixels: values.map(Float.init), width: width, height: height, channels: channels, pixelType: .int16)
+        try self.init(storage: PixelStorage(int16: values), width: width, height: height, channels: channels, pixelType: .int16)
     }
     public init(uint16 values: [UInt16], width: Int, height: Int, channels: Int = 1) throws {
-        try self.init(pixels: values.map(Float.init), width: width, height: height, channels: channels, pixelType: .uint16)
+        try self.init(storage: PixelStorage(uint16: values), width: width, height: height, channels: channels, pixelType: .uint16)
     }
     public init(int32 values: [Int32], width: Int, height: Int, channels: Int = 1) throws {
-        try self.init(pixels: values.map(Float.init), width: width, height: height, channels: channels, pixelType: .int32)
+        try self.init(storage: PixelStorage(int32: values), width: width, height: height, channels: channels, pixelType: .int32)
     }
     public init(float32 values: [Float], width: Int, height: Int, channels: Int = 1) throws {
         try self.init(pixels: values, width: width, height: height, channels: channels, pixelType: .float32)
@@ -123,17 +138,21 @@ public struct Image: Sendable {
         try self.init(pixels: values.map { Float($0) }, width: width, height: height, channels: channels, pixelType: .float64)
     }
 
+    /// Bytes of memory the pixel values hold.
+    public var byteCount: Int { storage.byteCount }
+
     /// `np.repeat(gray[:, :, None], 3, axis=-1)`; a 3-channel image is returned unchanged.
     public func threeChannel() -> Image {
         if channels == 3 { return self }
-        var out = [Float](repeating: 0, count: pixels.count * 3)
-        for (i, v) in pixels.enumerated() { out[3 * i] = v; out[3 * i + 1] = v; out[3 * i + 2] = v }
-        return Image(validated: out, width: width, height: height, channels: 3, pixelType: pixelType)
+        return Image(validated: storage.regrouped(from: 1, to: 3) { _ in 0 }, width: width, height: height, channels: 3,
+                     pixelType: pixelType)
     }
 
     /// The pixels as UInt8, throwing if any value is outside 0…255 or not an integer-valued
     /// 8-bit image (`valuesOutOfUInt8Range`). Fractions are truncated like `astype(np.uint8)`.
     public func uint8Pixels() throws -> [UInt8] {
+        if let u8 = storage.uint8Values { return u8 }
+        let pixels = self.pixels
         var lo = Float.infinity, hi = -Float.infinity
         for v in pixels { lo = min(lo, v); hi = max(hi, v) }
         guard lo >= 0, hi < 256 else { throw ImagingError.valuesOutOfUInt8Range(min: Double(lo), max: Double(hi)) }

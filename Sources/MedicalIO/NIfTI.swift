@@ -287,9 +287,8 @@ public struct NIfTIImage: Sendable {
     public func axialSlice(_ k: Int, t: Int = 0) throws -> Image {
         let s = try volume.slice(z: k, t: t)
         let w = s.width, h = s.height
-        var px = [Float](repeating: 0, count: w * h)
-        for r in 0..<h { for c in 0..<w { px[r * w + c] = s.pixels[(h - 1 - r) * w + c] } }
-        return try Image(pixels: px, width: w, height: h, channels: 1, pixelType: s.pixelType)
+        let flipped = s.storage.permuted { i in (h - 1 - i / w) * w + i % w }
+        return try Image(storage: flipped, width: w, height: h, channels: 1, pixelType: s.pixelType)
     }
 
     /// Label data types for ``writeLabels(_:to:datatype:)``.

@@ -81,8 +81,9 @@ public enum PNGFile {
             throw MedicalIOError.invalidArgument("PNG writing supports 8-bit gray/RGB and 16-bit gray, not \(bitDepth)-bit with \(image.channels) channels")
         }
         let maxV: Float = bitDepth == 8 ? 255 : 65535
-        if let i = image.pixels.firstIndex(where: { $0 < 0 || $0 > maxV || $0.rounded() != $0 }) {
-            throw MedicalIOError.invalidArgument("pixel \(i) = \(image.pixels[i]) is not an integer in 0…\(Int(maxV))")
+        let pixels = image.pixels
+        if let i = pixels.firstIndex(where: { $0 < 0 || $0 > maxV || $0.rounded() != $0 }) {
+            throw MedicalIOError.invalidArgument("pixel \(i) = \(pixels[i]) is not an integer in 0…\(Int(maxV))")
         }
         var img = png_image()
         img.version = UInt32(PNG_IMAGE_VERSION)
@@ -100,10 +101,10 @@ public enum PNGFile {
             return Data(out[0..<size])
         }
         if bitDepth == 16 {
-            let b = image.pixels.map { UInt16($0) }
+            let b = pixels.map { UInt16($0) }
             return try b.withUnsafeBytes { try run($0.baseAddress!) }
         }
-        let b = image.pixels.map { UInt8($0) }
+        let b = pixels.map { UInt8($0) }
         return try b.withUnsafeBytes { try run($0.baseAddress!) }
     }
 

@@ -44,7 +44,8 @@ struct StoredImage: Sendable {
     let windowDescription: String
     /// The browser session (cookie) that uploaded it; "" for clients without one.
     var session: String = ""
-    /// Memory held by the decoded pixels (estimate: 4 bytes per decoded value), counted against the budget.
+    /// Memory held by the decoded values in their stored types (``ImageSource/storedBytes``), counted against the
+    /// budget.
     var bytes: Int = 0
     var masks: [String: StoredMask] = [:]
     /// Mask ids in creation order (a replacing mask takes the place of the one it replaces).
@@ -121,10 +122,39 @@ actor ImageStore {
         self.engine = engine
     }
 
-    /// Bytes held now: decoded images, their masks, embeddings.
+    /// Working memory reserved by requests in progress (``reserve(_:on:what:)``).
+    private(set) var inFlightBytes = 0
+
+    /// Bytes held now: decoded images, their masks, embeddings, and the working memory of requests in progress.
     var bytesInUse: Int {
         images.values.reduce(0) { $0 + $1.bytes + $1.maskBytes } + embeddings.values.reduce(0) { $0 + $1.bytes }
+            + inFlightBytes
     }
+
+    // MARK: working memory of requests in progress
+
+    /// Reserves `bytes` of working memory for a request on image `id` (a mask's full-size probabilities, a slice
+    /// being windowed, a label file being built), making room as ``add(_:)`` does; give it back with
+    /// ``release(_:)``.
+    /// - Throws: 413 when the image and this request together need more than the budget; 503 when the room is
+    ///   held by other requests in progress (retry).
+    func reserve(_ bytes: Int, on id: String, what: String) throws(APIError) {
+        let img = try image(id)
+        let budget = limits.memoryBudgetBytes
+        let (needed, o) = (img.bytes + img.maskBytes).addingReportingOverflow(bytes)
+        guard !o, needed <= budget else {
+            throw APIError(413, "\(what) on \(img.name) needs about \(bytes >> 20) MB of working memory besides the image's "
+                           + "\(img.bytes >> 20) MB, more than the server's memory budget of \(budget >> 20) MB (--memory-budget)")
+        }
+        makeRoom(bytes, for: img.session, keeping: id)
+        guard bytesInUse + bytes <= budget else {
+            throw APIError(503, "the server's memory budget is held by requests in progress; retry in a moment")
+        }
+        inFlightBytes += bytes
+    }
+
+    /// Gives back working memory reserved with ``reserve(_:on:what:)``.
+    func release(_ bytes: Int) { inFlightBytes -= bytes }
 
     // MARK: images
 

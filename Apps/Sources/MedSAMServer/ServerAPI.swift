@@ -244,12 +244,10 @@ public struct ServerAPI: Sendable {
                 let source = try ImageSource.open(file, limits: limits)
                 return (source, try source.input(slice: nil, window: nil))
             }
-            let (perSlice, o1) = source.width.multipliedReportingOverflow(by: source.height * first.image.channels * 4)
-            let (bytes, o2) = perSlice.multipliedReportingOverflow(by: source.slices)
             let isCT = source.modality?.uppercased() == "CT" || first.windowDescription.contains("CT")
             let img = StoredImage(id: id, name: Self.safeName(name), folder: folder, source: source, isCT: isCT,
                                   defaultWindow: "auto", windowDescription: first.windowDescription,
-                                  session: session, bytes: o1 || o2 ? Int.max : bytes)
+                                  session: session, bytes: source.storedBytes)
             try await store.add(img)
             return .json(imageInfo(img), status: 201)
         } catch let e as APIError {
@@ -294,7 +292,9 @@ public struct ServerAPI: Sendable {
     private func sliceImage(image id: String, slice: Int, window: String) async throws -> APIResponse {
         let img = try await store.image(id)
         let (choice, _) = try Self.window(window)
-        let input = try await input(img, slice: slice, window: choice)
+        let input = try await withWorkingMemory(WorkingMemory.slice(img), on: id, what: "slice \(slice)") {
+            try await self.input(img, slice: slice, window: choice)
+        }
         let png = try PNGFile.encode(input.image)
         var r = APIResponse(status: 200, contentType: "image/png", body: png)
         r.headers["X-Window"] = input.windowDescription
@@ -310,8 +310,11 @@ public struct ServerAPI: Sendable {
     private func embedding(image id: String, slice: Int, window: String) async throws -> APIResponse {
         let img = try await store.image(id)
         let (choice, key) = try Self.window(window)
-        let input = try await input(img, slice: slice, window: choice)
-        let (_, seconds, cached) = try await store.embedding(image: id, slice: slice, window: key) { input.image }
+        let (input, seconds, cached) = try await withWorkingMemory(WorkingMemory.embedding(img), on: id, what: "an embedding") {
+            let input = try await self.input(img, slice: slice, window: choice)
+            let (_, seconds, cached) = try await self.store.embedding(image: id, slice: slice, window: key) { input.image }
+            return (input, seconds, cached)
+        }
         return .json(EmbeddingJSON(seconds: seconds, cached: cached, windowDescription: input.windowDescription))
     }
 
@@ -380,19 +383,36 @@ public struct ServerAPI: Sendable {
         }
         if let replaces { _ = try await store.mask(replaces, on: id) }
         try Self.checkSlice(slice, of: img)
-        // The slice is read and windowed only when its embedding is not cached (not once per box).
-        let (embedding, embeddingSeconds, _) = try await store.embedding(image: id, slice: slice, window: key) {
-            try await self.input(img, slice: slice, window: choice).image
+        let (embeddingSeconds, result, decoderSeconds) = try await withWorkingMemory(
+            WorkingMemory.mask(img), on: id, what: "a mask") {
+            // The slice is read and windowed only when its embedding is not cached (not once per box).
+            let (embedding, embeddingSeconds, _) = try await self.store.embedding(image: id, slice: slice, window: key) {
+                try await self.input(img, slice: slice, window: choice).image
+            }
+            let start = DispatchTime.now().uptimeNanoseconds
+            let result = try await self.engine.runDecoder { try $0.segment(embedding, prompts: [prompt]) }
+            return (embeddingSeconds, result, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
         }
-        let start = DispatchTime.now().uptimeNanoseconds
-        let result = try await engine.runDecoder { try $0.segment(embedding, prompts: [prompt]) }
-        let decoderSeconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         guard let seg = result.first else { throw APIError(500, "the decoder returned no mask") }
         let mask = StoredMask(id: Self.newID(), slice: slice, window: key, box: prompt.box, points: prompt.points,
                               width: seg.width, height: seg.height, mask: seg.mask, iou: seg.iouScore,
                               embeddingSeconds: embeddingSeconds, decoderSeconds: decoderSeconds)
         try await store.store(mask, on: id, replacing: replaces)
         return .json(MaskJSON(mask), status: 201)
+    }
+
+    /// Runs `body` holding `bytes` of the memory budget for this request (``ImageStore/reserve(_:on:what:)``).
+    private func withWorkingMemory<T: Sendable>(_ bytes: Int, on id: String, what: String,
+                                                _ body: () async throws -> T) async throws -> T {
+        try await store.reserve(bytes, on: id, what: what)
+        do {
+            let value = try await body()
+            await store.release(bytes)
+            return value
+        } catch {
+            await store.release(bytes)
+            throw error
+        }
     }
 
     // MARK: downloads
@@ -415,7 +435,9 @@ public struct ServerAPI: Sendable {
         }
         // Building and compressing the label file takes a while on a large volume: off the cooperative pool.
         let chosen = masks
-        return try await engine.runIO { try Self.writeLabels(img, masks: chosen, nifti: nifti) }
+        return try await withWorkingMemory(WorkingMemory.labels(img, nifti: nifti), on: id, what: "a label file") {
+            try await self.engine.runIO { try Self.writeLabels(img, masks: chosen, nifti: nifti) }
+        }
     }
 
     static func writeLabels(_ img: StoredImage, masks: [StoredMask], nifti: Bool) throws -> APIResponse {
@@ -456,6 +478,31 @@ public struct ServerAPI: Sendable {
             return String(name.dropLast(ext.count))
         }
         return name
+    }
+}
+
+/// Working memory of one request, counted against the budget while it runs: bytes per pixel of the slice along
+/// the code path, rounded up (checked against the measured peak in `ServerMemoryTests`).
+enum WorkingMemory {
+    /// Reading and windowing one slice: the raw slice as Float (4 B per value) and in Double (8), the windowed
+    /// 8-bit image (1) as RGB (3), the PNG being encoded (≤ 4).
+    static func slice(_ img: StoredImage) -> Int { pixels(img, times: 24) }
+
+    /// An embedding: the slice windowed as above, plus the resize's Double copy of the RGB image (24 B).
+    static func embedding(_ img: StoredImage) -> Int { pixels(img, times: 24 + 24) }
+
+    /// A mask: an embedding when it is not cached, then the low-resolution logits upsampled to full size (Float,
+    /// 4 B, twice) and the 0/1 mask (1).
+    static func mask(_ img: StoredImage) -> Int { pixels(img, times: 24 + 24 + 9) }
+
+    /// A label file: one UInt16 label per voxel of the image (all slices for NIfTI) and the encoded file (≤ the same).
+    static func labels(_ img: StoredImage, nifti: Bool) -> Int { pixels(img, times: 4, slices: nifti ? img.source.slices : 1) }
+
+    private static func pixels(_ img: StoredImage, times perPixel: Int, slices: Int = 1) -> Int {
+        let (a, o1) = img.source.width.multipliedReportingOverflow(by: img.source.height)
+        let (b, o2) = a.multipliedReportingOverflow(by: slices)
+        let (c, o3) = b.multipliedReportingOverflow(by: perPixel)
+        return o1 || o2 || o3 ? Int.max : c
     }
 }
 

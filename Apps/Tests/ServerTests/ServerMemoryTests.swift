@@ -109,22 +109,27 @@ final class ServerMemoryTests: XCTestCase {
     /// `maxImages` per session only that session's images go.
     func testEvictionIsPerSessionFirst() async throws {
         let gray = try Data(contentsOf: fixtureURL("io/png/gray8.png"))
-        let imageBytes = 197 * 233 * 4
-        let api = try makeAPI { $0.memoryBudgetBytes = 3 * imageBytes + 1000 }
-        let a1 = try id(await upload(api, gray, name: "a1.png", session: "A"))
-        let a2 = try id(await upload(api, gray, name: "a2.png", session: "A"))
-        let b1 = try id(await upload(api, gray, name: "b1.png", session: "B"))
+        let imageBytes = 197 * 233  // an 8-bit PNG is kept as UInt8
+        // Room for 9 images (the reader limits, an eighth of the budget in elements, still take one).
+        let api = try makeAPI { $0.memoryBudgetBytes = 9 * imageBytes + 1000 }
+        var a = [String](), b = [String]()
+        for k in 0..<4 { a.append(try id(await upload(api, gray, name: "a\(k).png", session: "A"))) }
+        for k in 0..<5 { b.append(try id(await upload(api, gray, name: "b\(k).png", session: "B"))) }
         let used = await api.store.bytesInUse
-        XCTAssertEqual(used, 3 * imageBytes)
-        _ = await api.handle(APIRequest(method: "GET", path: "/api/images/\(a1)"))   // a1 most recently used
-        let b2 = try id(await upload(api, gray, name: "b2.png", session: "B"))
+        XCTAssertEqual(used, 9 * imageBytes)
+        _ = await api.handle(APIRequest(method: "GET", path: "/api/images/\(a[0])"))   // a0 most recently used
+        b.append(try id(await upload(api, gray, name: "b5.png", session: "B")))
         func alive(_ id: String) async -> Bool { await api.handle(APIRequest(method: "GET", path: "/api/images/\(id)")).status == 200 }
-        let (ka1, ka2, kb1, kb2) = (await alive(a1), await alive(a2), await alive(b1), await alive(b2))
-        XCTAssertEqual([ka1, ka2, kb1, kb2], [true, true, false, true], "B's own old image made the room, not A's")
+        var aliveA = [Bool](), aliveB = [Bool]()
+        for x in a { aliveA.append(await alive(x)) }
+        for x in b { aliveB.append(await alive(x)) }
+        XCTAssertEqual(aliveA, [true, true, true, true], "B's own old image made the room, not A's")
+        XCTAssertEqual(aliveB, [false, true, true, true, true, true])
         // A session with no image of its own to give: the globally least recently used goes.
         let c1 = try id(await upload(api, gray, name: "c1.png", session: "C"))
-        let left = await [alive(a1), alive(a2), alive(b2), alive(c1)].filter { $0 }.count
-        XCTAssertEqual(left, 3)
+        var left = await alive(c1) ? 1 : 0
+        for x in a + b.dropFirst() { if await alive(x) { left += 1 } }
+        XCTAssertEqual(left, 9)
 
         let perSession = try makeAPI { $0.maxImages = 2 }
         let x = try id(await upload(perSession, gray, name: "x.png", session: "X"))
@@ -164,5 +169,111 @@ final class ServerMemoryTests: XCTestCase {
         c.memoryBudgetBytes = 800 << 20
         XCTAssertEqual(c.readerLimits.maxElements, 100 << 20)
         XCTAssertEqual(c.readerLimits.maxBytes, 200 << 20)
+    }
+
+    /// Uploads are kept in their stored type: an 8-bit PNG costs 1 byte per value, a 16-bit one 2.
+    func testImagesAreKeptInTheirStoredType() async throws {
+        let api = try makeAPI { _ in }
+        _ = try id(await upload(api, try Data(contentsOf: fixtureURL("io/png/gray8.png")), name: "gray8.png"))
+        let afterGray8 = await api.store.bytesInUse
+        XCTAssertEqual(afterGray8, 197 * 233)
+        let values = (0..<(300 * 200)).map { UInt16(($0 * 37) % 65536) }
+        let png16 = try PNGFile.encode(try Image(uint16: values, width: 300, height: 200), bitDepth: 16)
+        _ = try id(await upload(api, png16, name: "gray16.png"))
+        let afterGray16 = await api.store.bytesInUse
+        XCTAssertEqual(afterGray16 - afterGray8, 300 * 200 * 2)
+    }
+
+    /// A request's working memory (the slice windowed, full-size probabilities, a label file) is held against the
+    /// budget while it runs: embeddings make room first; a request that cannot fit beside its image is 413; room
+    /// held by other requests in progress is 503; nothing stays reserved afterwards.
+    func testRequestWorkingMemoryIsCounted() async throws {
+        let gray = try Data(contentsOf: fixtureURL("io/png/gray8.png"))
+        let imageBytes = 197 * 233
+        let maskBox = Data("{\"box\":[40,40,150,180]}".utf8)
+
+        // Budget too small for a mask on this image: 413 with the reason; the server goes on answering.
+        let small = try makeAPI { $0.memoryBudgetBytes = imageBytes + 1 << 20 }
+        let s1 = try id(await upload(small, gray, name: "g.png"))
+        let refused = await small.handle(APIRequest(method: "POST", path: "/api/images/\(s1)/slices/0/masks", body: maskBox))
+        XCTAssertEqual(refused.status, 413, String(decoding: refused.body, as: UTF8.self))
+        XCTAssertTrue(String(decoding: refused.body, as: UTF8.self).contains("working memory"))
+        let inFlightAfterRefusal = await small.store.inFlightBytes
+        XCTAssertEqual(inFlightAfterRefusal, 0)
+        let info = await small.handle(APIRequest(method: "GET", path: "/api/info"))
+        XCTAssertEqual(info.status, 200)
+
+        // Enough budget: the mask is made, and only the image, its embedding and its mask stay counted.
+        let api = try makeAPI { $0.memoryBudgetBytes = 64 << 20 }
+        let a = try id(await upload(api, gray, name: "a.png"))
+        let ok = await api.handle(APIRequest(method: "POST", path: "/api/images/\(a)/slices/0/masks", body: maskBox))
+        XCTAssertEqual(ok.status, 201, String(decoding: ok.body, as: UTF8.self))
+        let rle = try XCTUnwrap((try JSONSerialization.jsonObject(with: ok.body) as? [String: Any])?["rle"] as? [Int])
+        let used = await api.store.bytesInUse
+        XCTAssertEqual(used, imageBytes + 256 * 64 * 64 * 4 + rle.count * 8 + 256)
+        let inFlight = await api.store.inFlightBytes
+        XCTAssertEqual(inFlight, 0)
+
+        // Reservations directly: counted while held; the cached embedding goes first when the room is needed;
+        // a second request that cannot fit beside the first is 503.
+        let img = try await api.store.image(a)
+        let working = WorkingMemory.mask(img)
+        let budget = 64 << 20
+        let embeddingsBefore = await api.store.embeddingCount
+        XCTAssertEqual(embeddingsBefore, 1)
+        let big = budget - imageBytes - img.maskBytes - 1000   // fits only without the embedding
+        try await api.store.reserve(big, on: a, what: "a test")
+        let (held, embeddingsNow) = (await api.store.inFlightBytes, await api.store.embeddingCount)
+        XCTAssertEqual(held, big)
+        XCTAssertEqual(embeddingsNow, 0, "the embedding made room for the request")
+        do {
+            try await api.store.reserve(working, on: a, what: "a mask")
+            XCTFail("a second reservation beyond the budget was granted")
+        } catch let e as APIError {
+            XCTAssertEqual(e.status, 503)
+        }
+        await api.store.release(big)
+        let released = await api.store.inFlightBytes
+        XCTAssertEqual(released, 0)
+    }
+
+    /// The working-memory estimate of a mask is an upper bound of what one costs: peak RSS (VmHWM) during a box on
+    /// a cached embedding of a 3000² image rises by less than ``WorkingMemory/mask(_:)``.
+    func testMaskWorkingMemoryEstimateBoundsThePeak() async throws {
+        let w = 3000, h = 3000
+        let values = (0..<(w * h)).map { i -> UInt8 in
+            let x = i % w, y = i / w
+            return (x - 1500) * (x - 1500) + (y - 1500) * (y - 1500) < 600 * 600 ? 200 : 30
+        }
+        let png = try PNGFile.encode(try Image(uint8: values, width: w, height: h))
+        let api = try makeAPI { $0.memoryBudgetBytes = 4 << 30 }
+        let a = try id(await upload(api, png, name: "disc.png"))
+        let e = await api.handle(APIRequest(method: "POST", path: "/api/images/\(a)/slices/0/embedding"))
+        XCTAssertEqual(e.status, 200, String(decoding: e.body, as: UTF8.self))
+        let box = Data("{\"box\":[800,800,2200,2200]}".utf8)
+        // A first mask warms the decoder's buffers; the second is measured.
+        let warm = await api.handle(APIRequest(method: "POST", path: "/api/images/\(a)/slices/0/masks", body: box))
+        XCTAssertEqual(warm.status, 201)
+        guard (try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)) != nil else {
+            throw XCTSkip("cannot reset VmHWM (/proc/self/clear_refs) on this machine: the peak of one request cannot be measured")
+        }
+        let baseline = try XCTUnwrap(Self.status("VmHWM"))
+        let r = await api.handle(APIRequest(method: "POST", path: "/api/images/\(a)/slices/0/masks", body: box))
+        XCTAssertEqual(r.status, 201)
+        let peak = try XCTUnwrap(Self.status("VmHWM"))
+        let estimate = WorkingMemory.mask(try await api.store.image(a))
+        print("mask working memory on \(w)×\(h): peak rise \((peak - baseline) >> 10) MB, estimate \(estimate >> 20) MB")
+        XCTAssertLessThan((peak - baseline) << 10, estimate)
+
+        // An embedding under another window (the encoder's buffers are warm): reading, windowing and resizing the
+        // slice stay under ``WorkingMemory/embedding(_:)``.
+        _ = try "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)
+        let before = try XCTUnwrap(Self.status("VmHWM"))
+        let e2 = await api.handle(APIRequest(method: "POST", path: "/api/images/\(a)/slices/0/embedding", query: ["window": "none"]))
+        XCTAssertEqual(e2.status, 200, String(decoding: e2.body, as: UTF8.self))
+        let after = try XCTUnwrap(Self.status("VmHWM"))
+        let embeddingEstimate = WorkingMemory.embedding(try await api.store.image(a))
+        print("embedding working memory on \(w)×\(h): peak rise \((after - before) >> 10) MB, estimate \(embeddingEstimate >> 20) MB")
+        XCTAssertLessThan((after - before) << 10, embeddingEstimate)
     }
 }
