@@ -72,14 +72,14 @@ public struct Image: Sendable {
     /// The `height·width·channels` values as `Float` (a new array each time: bind it once).
     public var pixels: [Float] { storage.floats() }
 
-    /// Validates and stores the pixels (packed into `pixelType` when they fit it exactly, see ``PixelStorage``).
+    /// Validates and stores the pixels (packed into the smallest integer type that holds them exactly, see ``PixelStorage``).
     /// 4-channel input drops the alpha channel.
     public init(pixels: [Float], width: Int, height: Int, channels: Int = 1, pixelType: PixelType = .float32) throws {
         if let i = pixels.firstIndex(where: { !$0.isFinite }) {
             try Self.checkShape(count: pixels.count, width: width, height: height, channels: channels)
             throw ImagingError.nonFiniteValue(index: i)
         }
-        try self.init(storage: PixelStorage(packing: pixels, as: pixelType), width: width, height: height,
+        try self.init(storage: PixelStorage(packing: pixels), width: width, height: height,
                       channels: channels, pixelType: pixelType)
     }
 

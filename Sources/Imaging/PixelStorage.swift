@@ -7,8 +7,8 @@ import Foundation
 /// the nearest `Float`, as before).
 ///
 /// Values that arrive as `Float` (decoded by a reader, or computed) are packed into the smallest of `UInt8`,
-/// `Int16`, `UInt16` that holds every one of them exactly when their ``PixelType`` says they came from such a
-/// type; anything else (a fractional rescale, values out of range) stays `Float`.
+/// `Int16`, `UInt16` that holds every one of them exactly; anything else (a fractional rescale, values out of
+/// range, NaN) stays `Float`. The image's ``PixelType`` (where the values came from) is kept beside it.
 public struct PixelStorage: Sendable {
     enum Values: Sendable {
         case uint8([UInt8]), int16([Int16]), uint16([UInt16]), int32([Int32]), float32([Float])
@@ -23,15 +23,18 @@ public struct PixelStorage: Sendable {
     public init(int32 v: [Int32]) { values = .int32(v) }
     public init(float32 v: [Float]) { values = .float32(v) }
 
-    /// `values` packed into the stored type of `pixelType` when every value fits it exactly, else kept as `Float`.
-    public init(packing v: [Float], as pixelType: PixelType) {
-        func fits(_ lo: Float, _ hi: Float) -> Bool { v.allSatisfy { $0 >= lo && $0 <= hi && $0.rounded(.towardZero) == $0 } }
-        switch pixelType {
-        case .uint8 where fits(0, 255): values = .uint8(v.map { UInt8($0) })
-        case .int16 where fits(-32768, 32767): values = .int16(v.map { Int16($0) })
-        case .uint16 where fits(0, 65535): values = .uint16(v.map { UInt16($0) })
-        default: values = .float32(v)
+    /// `values` packed into the smallest of `UInt8`, `Int16`, `UInt16` that holds every one of them exactly (CT
+    /// values in Hounsfield units after an integer rescale fit `Int16`), else kept as `Float`.
+    public init(packing v: [Float]) {
+        var lo = Float.infinity, hi = -Float.infinity, integral = true
+        for x in v {
+            lo = min(lo, x); hi = max(hi, x)
+            if x.rounded(.towardZero) != x { integral = false; break }
         }
+        if integral && lo >= 0 && hi <= 255 { values = .uint8(v.map { UInt8($0) }) }
+        else if integral && lo >= -32768 && hi <= 32767 { values = .int16(v.map { Int16($0) }) }
+        else if integral && lo >= 0 && hi <= 65535 { values = .uint16(v.map { UInt16($0) }) }
+        else { values = .float32(v) }
     }
 
     /// Number of values.

@@ -27,11 +27,11 @@ public struct Volume: Sendable {
     public var byteCount: Int { storage.byteCount }
 
     /// - Throws: ``ImagingError`` for empty or overflowing dimensions, a wrong voxel count or bad spacing.
-    /// The values are packed into `pixelType` when they fit it exactly (see ``PixelStorage``).
+    /// The values are packed into the smallest integer type that holds them exactly (see ``PixelStorage``).
     public init(width: Int, height: Int, depth: Int, frames: Int = 1, spacing: [Double] = [1, 1, 1],
                 voxels: [Float], pixelType: PixelType) throws {
         try self.init(width: width, height: height, depth: depth, frames: frames, spacing: spacing,
-                      storage: PixelStorage(packing: voxels, as: pixelType), pixelType: pixelType)
+                      storage: PixelStorage(packing: voxels), pixelType: pixelType)
     }
 
     /// Keeps `storage` as it is.

@@ -6,7 +6,7 @@ extension ImageSource {
     /// exact Double copies a reader keeps where Float is not exact, and the raw arrays of a challenge case.
     /// `medsam serve` counts this against its memory budget.
     public var storedBytes: Int {
-        func dicom(_ d: DICOMImage) -> Int { d.pixels.count * 4 + (d.exactValues?.count ?? 0) * 8 }
+        func dicom(_ d: DICOMImage) -> Int { d.storage.byteCount + (d.exactValues?.count ?? 0) * 8 }
         func challenge(_ c: ChallengeCase) -> Int { c.imgs.rawBytes.count + c.boxes.rawBytes.count + (c.gts?.rawBytes.count ?? 0) }
         switch content {
         case .image(let img): return img.byteCount

@@ -59,8 +59,11 @@ public struct DICOMImage: Sendable {
     }
     /// Pixel type of ``frame(_:)``: the stored (or LUT output) type when no rescale applies, else `.float32`.
     public let pixelType: PixelType
-    /// `frames · rows · columns · samplesPerPixel` modality values, interleaved samples.
-    public let pixels: [Float]
+    /// `frames · rows · columns · samplesPerPixel` modality values, interleaved samples, in the smallest type that
+    /// holds them exactly (``PixelStorage``: Hounsfield units after an integer rescale are `Int16`).
+    public let storage: PixelStorage
+    /// The modality values as `Float` (a new array each time: bind it once).
+    public var pixels: [Float] { storage.floats() }
     /// The same values in Double when ``pixels`` cannot hold them exactly (32-bit stored values above 2^24,
     /// fractional rescales such as slope 0.1); nil when every Float is exact. ``pixelType`` is then `.float64`.
     public let exactValues: [Double]?
@@ -84,7 +87,7 @@ public struct DICOMImage: Sendable {
     public func frame(_ i: Int) throws -> Image {
         guard (0..<numberOfFrames).contains(i) else { throw MedicalIOError.invalidArgument("frame \(i) outside 0..<\(numberOfFrames)") }
         let n = rows * columns * samplesPerPixel
-        return try Image(pixels: Array(pixels[(i * n)..<((i + 1) * n)]), width: columns, height: rows,
+        return try Image(storage: storage.slice((i * n)..<((i + 1) * n)), width: columns, height: rows,
                          channels: samplesPerPixel, pixelType: pixelType)
     }
 
@@ -291,7 +294,7 @@ public struct DICOMImage: Sendable {
                           imageOrientation: orientation, instanceNumber: instance, windowCenter: center, windowWidth: width,
                           seriesInstanceUID: try a.string(0x0020_000E).map { DICOMValues.components($0)[0] },
                           sliceThickness: thickness, modality: try a.string(0x0008_0060).map { DICOMValues.components($0)[0] },
-                          warnings: warnings, perFrame: perFrame, pixelType: exact != nil ? .float64 : pixelType, pixels: px,
+                          warnings: warnings, perFrame: perFrame, pixelType: exact != nil ? .float64 : pixelType, storage: PixelStorage(packing: px),
                           exactValues: exact)
     }
 

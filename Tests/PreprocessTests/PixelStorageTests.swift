@@ -35,9 +35,14 @@ final class PixelStorageTests: XCTestCase {
         let wide = try Image(pixels: [-1024, 40000], width: 2, height: 1, pixelType: .int16)
         XCTAssertEqual(wide.storage.storedType, .float32)
         XCTAssertEqual(wide.pixels, [-1024, 40000])
-        let rescaled = try Image(pixels: [-1024, 3071], width: 2, height: 1, pixelType: .int16)
+        // Hounsfield units after an integer rescale (a reader's Float values, pixel type float32) fit Int16.
+        let rescaled = try Image(pixels: [-1024, 3071], width: 2, height: 1, pixelType: .float32)
         XCTAssertEqual(rescaled.storage.storedType, .int16)
+        XCTAssertEqual(rescaled.pixelType, .float32)
         XCTAssertEqual(rescaled.byteCount, 4)
+        XCTAssertEqual(PixelStorage(packing: [0, 40000, 65535]).storedType, .uint16)
+        XCTAssertEqual(PixelStorage(packing: [.nan, 1]).storedType, .float32)
+        XCTAssertEqual(PixelStorage(packing: [.infinity]).storedType, .float32)
 
         XCTAssertThrowsError(try Image(pixels: [0, .nan], width: 2, height: 1, pixelType: .uint8)) {
             XCTAssertEqual($0 as? ImagingError, .nonFiniteValue(index: 1))
