@@ -53,3 +53,16 @@ int mk_resolve_variant(int variant) {
 }
 
 int mk_has_avx2(void) { return mk_cpu_best() >= MK_VARIANT_AVX2; }
+
+int mk_cpu_gemm_tier(void) {
+#ifdef MK_X86
+    __builtin_cpu_init();
+    if (!(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))) return 0;
+    int avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                 __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+    if (!avx512) return 1;
+    return __builtin_cpu_supports("avx512bf16") ? 3 : 2;
+#else
+    return 0;
+#endif
+}

@@ -116,6 +116,7 @@ package enum BLAS {
         c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
         if m == 0 || n == 0 { return }
+        OpenBLASCore.ensureSelected()
         if k == 0 {
             for i in 0..<m { for j in 0..<n { c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j] } }
             return
@@ -131,6 +132,7 @@ package enum BLAS {
     /// Sets the number of threads the BLAS library uses (OpenBLAS only; Accelerate manages its own).
     package static func setThreadCount(_ n: Int) {
         #if !canImport(Accelerate)
+        OpenBLASCore.ensureSelected()
         openblas_set_num_threads(Int32(max(1, n)))
         #endif
     }

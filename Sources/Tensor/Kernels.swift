@@ -23,6 +23,10 @@ import CKernels
 // Every function takes an optional `variant` (default: the CPU's best) so the tests can run each
 // variant explicitly against the same expected values.
 
+/// The GEMM instruction tier of this CPU (cpuid and OS support; not capped by `MEDSAM_KERNELS`): 0 = no
+/// AVX2+FMA, 1 = AVX2+FMA, 2 = AVX-512 F/BW/VL/DQ, 3 = the same plus AVX512_BF16. ``OpenBLASCore`` reads it.
+package func cpuGEMMTier() -> Int { Int(mk_cpu_gemm_tier()) }
+
 /// The instruction-set variant of the package's own kernels.
 public enum KernelVariant: Int32, Sendable, CaseIterable, CustomStringConvertible {
     /// Plain C, any CPU.

@@ -29,6 +29,10 @@ int mk_resolve_variant(int variant);
 /// Whether the AVX2+FMA paths (or better) are in use (for diagnostics and benchmarks).
 int mk_has_avx2(void);
 
+/// The GEMM instruction tier of this CPU, OS support included (independent of MEDSAM_KERNELS):
+/// 0 = no AVX2+FMA, 1 = AVX2+FMA, 2 = AVX-512 F/BW/VL/DQ, 3 = the same plus AVX512_BF16.
+int mk_cpu_gemm_tier(void);
+
 #ifdef __cplusplus
 }
 #endif
