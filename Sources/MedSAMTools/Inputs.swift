@@ -104,11 +104,16 @@ public struct SegmentInput: Sendable {
 
     /// Reads any supported 2-D input (or one slice of a volume); `seriesUID` picks the series of a DICOM folder.
     public static func load(_ url: URL, window: WindowChoice?, slice: Int?, seriesUID: String? = nil) throws -> SegmentInput {
+        try open(url, window: window, slice: slice, seriesUID: seriesUID).input
+    }
+
+    /// ``load(_:window:slice:seriesUID:)`` that also returns the opened file (for outputs that reference it, DICOM SEG).
+    public static func open(_ url: URL, window: WindowChoice?, slice: Int?, seriesUID: String? = nil) throws -> (source: ImageSource, input: SegmentInput) {
         let source = try ImageSource.open(url, allow3DChallenge: false, seriesUID: seriesUID)
         if slice != nil && !source.hasSlices {
             throw ToolError("--slice: \(url.lastPathComponent) is a 2-D image")
         }
-        return try source.input(slice: slice, window: window)
+        return (source, try source.input(slice: slice, window: window))
     }
 }
 
@@ -295,5 +300,24 @@ public struct ImageSource: Sendable {
         }
         return SegmentInput(url: url, format: format, image: img, windowDescription: text, nifti: nifti, slice: sliceIndex,
                             challenge: challenge, storedBoxes: try storedBoxes(), notes: notes)
+    }
+}
+
+extension ImageSource {
+    /// The DICOM images a DICOM Segmentation of this input references: every frame / series slice, or only
+    /// slice `k` when given (what `medsam segment` segments). Nil for other formats.
+    /// - Throws: ``MedicalIOError`` when a DICOM file lacks its SOP Class / Instance UID.
+    public func dicomSegmentationSource(slice k: Int? = nil) throws -> DICOMSegmentationSource? {
+        var s: DICOMSegmentationSource
+        switch content {
+        case .dicom(let d): s = try DICOMSegmentationSource(image: d, file: url.lastPathComponent)
+        case .dicomSeries(let series): s = try DICOMSegmentationSource(series: series)
+        default: return nil
+        }
+        if let k {
+            guard s.frames.indices.contains(k) else { throw ToolError("--slice \(k): \(url.lastPathComponent) has slices 0…\(s.frames.count - 1)") }
+            s.frames = [s.frames[k]]
+        }
+        return s
     }
 }
