@@ -5,7 +5,7 @@ import MedicalIO
 
 /// File formats the tool reads, detected from the first bytes (the name only breaks ties).
 public enum InputFormat: String, Sendable {
-    case png, jpeg, npy, npz, nifti, dicom, dicomFolder = "DICOM folder"
+    case png, jpeg, npy, npz, nifti, dicom, dicomFolder = "DICOM folder", nrrd = "NRRD", metaImage = "MetaImage"
 
     /// Detects the format of `url`; throws for a missing file or an unknown format.
     public static func detect(_ url: URL) throws -> InputFormat {
@@ -28,8 +28,12 @@ public enum InputFormat: String, Sendable {
             return .nifti
         }
         if starts([0x1F, 0x8B]), name.hasSuffix(".nii.gz") { return .nifti }
+        if starts(Array("NRRD000".utf8)) { return .nrrd }
+        if name.hasSuffix(".mha") || name.hasSuffix(".mhd") || starts(Array("ObjectType".utf8)) || starts(Array("NDims".utf8)) {
+            return .metaImage
+        }
         if name.hasSuffix(".dcm") { return .dicom }   // DICOM without preamble: the reader checks further
-        let known = ".png, .jpg, .npy, .npz (challenge case), .dcm, .nii, .nii.gz or a DICOM folder"
+        let known = ".png, .jpg, .npy, .npz (challenge case), .dcm, .nii, .nii.gz, .nrrd, .mha or a DICOM folder"
         if head.isEmpty { throw ToolError("\(url.lastPathComponent): empty file (expected \(known))") }
         throw ToolError("\(url.lastPathComponent): unknown file format (expected \(known))")
     }
@@ -131,6 +135,8 @@ public struct ImageSource: Sendable {
         case nifti(NIfTIImage)
         case dicom(DICOMImage)
         case dicomSeries(DICOMSeries)
+        /// NRRD or MetaImage: a volume with its geometry; slices along the third axis, as stored (x = column, y = row).
+        case spatial(SpatialVolume)
     }
 
     public let url: URL
@@ -230,6 +236,16 @@ public struct ImageSource: Sendable {
             let first = try d.frame(0)
             return ImageSource(url: url, format: format, content: .dicom(d), slices: d.numberOfFrames,
                                width: first.width, height: first.height)
+        case .nrrd, .metaImage:
+            let ext = url.pathExtension.lowercased()
+            let allowed = format == .nrrd ? ["nrrd", "nhdr"] : ["mha", "mhd"]
+            guard allowed.contains(ext) else {
+                throw ToolError("\(what): \(format.rawValue) data is read from a file named .\(allowed.joined(separator: " or ."))")
+            }
+            let s = try SpatialVolume.read(url, limits: limits)
+            let v = s.volume
+            guard v.frames == 1 else { throw ToolError("\(what): \(v.frames) frames; a 3-D (or 2-D) volume is expected") }
+            return ImageSource(url: url, format: format, content: .spatial(s), slices: v.depth, width: v.width, height: v.height)
         case .dicomFolder:
             let s = try DICOMSeries.read(url, seriesUID: seriesUID, limits: limits)
             let first = try s.volume.slice(z: 0)
@@ -249,6 +265,7 @@ public struct ImageSource: Sendable {
         case .nifti(let n): return try n.axialSlice(k)
         case .dicom(let d): return try d.frame(k)
         case .dicomSeries(let s): return try s.volume.slice(z: k)
+        case .spatial(let s): return try s.volume.slice(z: k)
         }
     }
 

@@ -200,6 +200,8 @@ public enum ImageConverter {
             case .dicomSeries(let s):
                 sv = SpatialVolume(volume: s.volume, origin: s.slices.first?.imagePosition ?? [0, 0, 0],
                                    directions: directions(s.slices.first?.imageOrientation), exactVoxels: s.exactVoxels)
+            case .spatial(let s):
+                sv = s
             case .nifti(let n):
                 // NIfTI world is RAS; SpatialVolume holds LPS (negate x and y).
                 let a = n.affine, sp = n.volume.spacing

@@ -145,7 +145,7 @@ public enum Pipelines {
         public let challenge: ChallengeCase?
         public let storedBoxes: [Box3D]
         public let windowDescription: String
-        /// DICOM input: origin (first slice's Image Position) and row / column / normal directions, for NIfTI/NRRD/MetaImage output.
+        /// DICOM, NRRD or MetaImage input: origin (DICOM: first slice's Image Position) and row / column / normal directions, for NIfTI/NRRD/MetaImage output.
         public var origin: [Double]? = nil, directions: [[Double]]? = nil
         /// DICOM input with a SEG output: the slices it references.
         public var segmentationSource: DICOMSegmentationSource? = nil
@@ -161,17 +161,20 @@ public enum Pipelines {
         let what = url.lastPathComponent
         if seriesUID != nil && format != .dicomFolder { throw ToolError("--series: \(what) is not a DICOM folder") }
         switch format {
-        case .dicom, .dicomFolder:
+        case .dicom, .dicomFolder, .nrrd, .metaImage:
             let src = try ImageSource.open(url, seriesUID: seriesUID)
             let raw: Volume
-            let origin: [Double]?, orientation: [Double]?
+            let origin: [Double]?, directions: [[Double]]
             switch src.content {
             case .dicom(let d):
                 guard d.samplesPerPixel == 1 else { throw ToolError("\(what): colour DICOM is not a volume") }
-                raw = try d.volume(); origin = d.perFrame.first?.imagePosition ?? d.imagePosition; orientation = d.imageOrientation
+                raw = try d.volume(); origin = d.perFrame.first?.imagePosition ?? d.imagePosition
+                directions = ImageConverter.directions(d.imageOrientation)
             case .dicomSeries(let s):
-                raw = s.volume; origin = s.slices.first?.imagePosition; orientation = s.slices.first?.imageOrientation
-            default: throw ToolError("\(what): not DICOM")
+                raw = s.volume; origin = s.slices.first?.imagePosition; directions = ImageConverter.directions(s.slices.first?.imageOrientation)
+            case .spatial(let s):
+                raw = s.volume; origin = s.origin; directions = s.directions
+            default: throw ToolError("\(what): not DICOM, NRRD or MetaImage")
             }
             let (choice, windowText) = WindowRule.resolve(window, pixelType: raw.pixelType, modality: src.modality, minimum: raw.voxels.min() ?? 0)
             var text = windowText
@@ -181,7 +184,7 @@ public enum Pipelines {
                                     volume: try Volume(uint8: u8, width: raw.width, height: raw.height, depth: raw.depth, spacing: raw.spacing),
                                     nifti: nil, challenge: nil, storedBoxes: [], windowDescription: text)
             input.origin = origin ?? [0, 0, 0]
-            input.directions = ImageConverter.directions(orientation)
+            input.directions = directions
             input.notes = src.notes
             if segmentationSource { input.segmentationSource = try src.dicomSegmentationSource() }
             return input
@@ -211,7 +214,7 @@ public enum Pipelines {
                                volume: try Volume(uint8: u8, width: s[2], height: s[1], depth: s[0]),
                                nifti: nil, challenge: c, storedBoxes: boxes, windowDescription: text)
         default:
-            throw ToolError("\(what): `medsam volume` reads NIfTI (.nii, .nii.gz), a 3-D challenge .npz or DICOM (series folder, multi-frame file), not \(format.rawValue)")
+            throw ToolError("\(what): `medsam volume` reads NIfTI (.nii, .nii.gz), a 3-D challenge .npz, DICOM (series folder, multi-frame file), NRRD or MetaImage, not \(format.rawValue)")
         }
     }
 
@@ -248,7 +251,7 @@ public enum Pipelines {
     static func volumeOutputExtensions(_ f: InputFormat) -> [String] {
         switch f {
         case .nifti: return ["nii.gz", "nii"]
-        case .dicom, .dicomFolder: return ["nii.gz", "nii", "nrrd", "mha", "npy"]
+        case .dicom, .dicomFolder, .nrrd, .metaImage: return ["nii.gz", "nii", "nrrd", "mha", "npy"]
         default: return ["npz"]
         }
     }

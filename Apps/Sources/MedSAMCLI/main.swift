@@ -75,7 +75,7 @@ struct Segment: ParsableCommand {
           medsam segment CT_small.dcm --box 20,20,100,100 --window bone --output mask.png --probabilities probs.npy
         """)
 
-    @Argument(help: "Input image (PNG, JPEG, .npy, DICOM file/folder, NIfTI, challenge .npz).")
+    @Argument(help: "Input image (PNG, JPEG, .npy, DICOM file/folder, NIfTI, NRRD, MetaImage, challenge .npz).")
     var image: String
     @Option(name: .customLong("box"), parsing: .unconditionalSingleValue, help: "Box x0,y0,x1,y1 in pixels (repeatable; one object each).")
     var boxes: [String] = []
@@ -123,7 +123,7 @@ struct VolumeCommand: ParsableCommand {
           medsam volume 3DBox_MR_0001.npz --output segs/3DBox_MR_0001.npz
         """)
 
-    @Argument(help: "Input volume (NIfTI, 3-D challenge .npz, DICOM series folder or multi-frame file).")
+    @Argument(help: "Input volume (NIfTI, 3-D challenge .npz, DICOM series folder or multi-frame file, NRRD, MetaImage).")
     var volume: String
     @Option(name: .customLong("box3d"), parsing: .unconditionalSingleValue, help: "3-D box x0,y0,z0,x1,y1,z1 (repeatable).")
     var boxes: [String] = []

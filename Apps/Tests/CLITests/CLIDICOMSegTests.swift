@@ -44,7 +44,8 @@ final class CLIDICOMSegTests: XCTestCase {
     }
 
     /// A DICOM series folder (file order ≠ slice order) through `medsam volume`: the SEG's frames are the library's
-    /// propagated masks in slice order, each referencing its slice; `.nrrd` output keeps the series geometry.
+    /// propagated masks in slice order, each referencing its slice; `.nrrd` output keeps the series geometry, and
+    /// the series converted to NRRD as input gives the same labels.
     func testVolumeOnDICOMSeriesWritesSegmentationAndNRRD() throws {
         let ckpt = try liteMedSAMCheckpoint()
         let dir = try CLI.temporaryDirectory()
@@ -68,6 +69,14 @@ final class CLIDICOMSegTests: XCTestCase {
         XCTAssertEqual(sv.volume.voxels.map { UInt16($0) }, labels)
         XCTAssertEqual(sv.origin[2], -5, accuracy: 1e-9)
         XCTAssertEqual(sv.volume.spacing[2], 7.5, accuracy: 1e-9)
+        // The same series as NRRD input (medsam convert's geometry) gives the same labels, written as MetaImage.
+        let ctNRRD = dir.appendingPathComponent("ct.nrrd"), mha = dir.appendingPathComponent("labels.mha")
+        XCTAssertEqual(try CLI.run(["convert", Self.series.path, ctNRRD.path]).status, 0)
+        let r3 = try CLI.run(["volume", ctNRRD.path, "--box3d", box, "--checkpoint", ckpt.path, "-o", mha.path])
+        XCTAssertEqual(r3.status, 0, r3.stderr)
+        let fromNRRD = try SpatialVolume.read(mha)
+        XCTAssertEqual(fromNRRD.volume.voxels.map { UInt16($0) }, labels)
+        XCTAssertEqual(fromNRRD.origin, sv.origin)
 
         // SEG: frames of non-empty slices, in slice order, each on its own source instance.
         let source = try XCTUnwrap(input.segmentationSource)
