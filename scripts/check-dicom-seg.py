@@ -2,10 +2,12 @@
 Tests/MedicalIOTests/DICOMSegmentationTests.swift and Apps/Tests/CLITests:
 
     python3 scripts/check-dicom-seg.py SEG.dcm OUT_DIR SOURCE_SOP_INSTANCE_UID...
+    python3 scripts/check-dicom-seg.py SEG.dcm OUT_DIR SOURCE_SOP_INSTANCE_UID:FRAME...   (multi-frame source)
 
-Writes OUT_DIR/pixels.npy: highdicom's get_pixels_by_source_instance for the given source instances, in that
-order, one channel per segment (uint8, shape (instances, rows, columns, segments)), and prints one JSON object
-with the attributes pydicom reads and the segment descriptions and source references highdicom reads.
+Writes OUT_DIR/pixels.npy: highdicom's get_pixels_by_source_instance for the given source instances (or
+get_pixels_by_source_frame for the given frames of one multi-frame instance), in that order, one channel per
+segment (uint8, shape (instances or frames, rows, columns, segments)), and prints one JSON object with the
+attributes pydicom reads and the segment descriptions and source references highdicom reads.
 """
 import json, os, sys
 import numpy as np
@@ -21,6 +23,9 @@ report["attributes"] = {k: str(ds.get(k, "")) for k in [
 report["referenced_series"] = [
     {"series": str(s.SeriesInstanceUID), "instances": [str(i.ReferencedSOPInstanceUID) for i in s.ReferencedInstanceSequence]}
     for s in ds.get("ReferencedSeriesSequence", [])]
+report["referenced_frames"] = [
+    int(f.DerivationImageSequence[0].SourceImageSequence[0].get("ReferencedFrameNumber", 0))
+    for f in ds.PerFrameFunctionalGroupsSequence]
 report["frame_positions"] = [
     [float(v) for v in f.PlanePositionSequence[0].ImagePositionPatient] if "PlanePositionSequence" in f else None
     for f in ds.PerFrameFunctionalGroupsSequence]
@@ -36,7 +41,11 @@ report["types"] = [[d.segmented_property_type.value, d.segmented_property_type.s
 report["algorithm_types"] = [d.algorithm_type.value for d in descs]
 report["segmentation_type"] = seg.segmentation_type.value
 report["source_images"] = [[str(a), str(b), str(c)] for a, b, c in seg.get_source_image_uids()]
-px = seg.get_pixels_by_source_instance(source_sop_instance_uids=uids, combine_segments=False)
+if uids and all(":" in u for u in uids):
+    px = seg.get_pixels_by_source_frame(source_sop_instance_uid=uids[0].split(":")[0],
+                                        source_frame_numbers=[int(u.split(":")[1]) for u in uids], combine_segments=False)
+else:
+    px = seg.get_pixels_by_source_instance(source_sop_instance_uids=uids, combine_segments=False)
 np.save(os.path.join(out_dir, "pixels.npy"), np.ascontiguousarray(px.astype(np.uint8)))
 report["pixels_shape"] = list(px.shape)
 print(json.dumps(report))

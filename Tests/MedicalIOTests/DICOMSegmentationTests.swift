@@ -229,6 +229,47 @@ final class DICOMSegmentationTests: XCTestCase {
         try SegmentationToolCheck.dciodvfyClean(url)
     }
 
+    /// An Enhanced CT-like multi-frame source (3 frames of 16 × 12, per-frame Plane Position), written with our
+    /// encoder: the SEG references each source frame by Referenced Frame Number, highdicom gives the masks back per
+    /// source frame, and dciodvfy finds no error.
+    func testMultiFrameSourceIsReferencedByFrameNumber() throws {
+        let (rows, cols) = (12, 16)
+        let ds: [DICOMElement] = [
+            .text(0x0008_0016, "UI", "1.2.840.10008.5.1.4.1.1.2.1"), .text(0x0008_0018, "UI", "2.25.77"), .text(0x0008_0060, "CS", "CT"),
+            .text(0x0010_0010, "PN", "Multi^Frame"), .text(0x0010_0020, "LO", "MF1"),
+            .text(0x0020_000D, "UI", "2.25.78"), .text(0x0020_000E, "UI", "2.25.79"), .text(0x0020_0052, "UI", "2.25.80"),
+            .sequence(0x5200_9229, [[.sequence(0x0020_9116, [[.decimals(0x0020_0037, [1, 0, 0, 0, 1, 0])]]),
+                                     .sequence(0x0028_9110, [[.decimals(0x0018_0050, [2]), .decimals(0x0028_0030, [0.8, 0.8])]])]]),
+            .sequence(0x5200_9230, (0..<3).map { k in [.sequence(0x0020_9113, [[.decimals(0x0020_0032, [-5, -4, 2 * Double(k)])]])] }),
+            .us(0x0028_0002, [1]), .text(0x0028_0004, "CS", "MONOCHROME2"), .text(0x0028_0008, "IS", "3"),
+            .us(0x0028_0010, [rows]), .us(0x0028_0011, [cols]), .us(0x0028_0100, [16]), .us(0x0028_0101, [16]), .us(0x0028_0102, [15]),
+            .us(0x0028_0103, [0]), .bytes(0x7FE0_0010, "OW", [UInt8](repeating: 7, count: 3 * rows * cols * 2)),
+        ]
+        let src = try DICOMImage.parse(Data(try DICOMDataSetWriter.file(sopClassUID: "1.2.840.10008.5.1.4.1.1.2.1", sopInstanceUID: "2.25.77", dataSet: ds)))
+        let source = try DICOMSegmentationSource(image: src)
+        XCTAssertEqual(source.frames.map(\.frameNumber), [1, 2, 3])
+        XCTAssertEqual(source.frames.map { $0.imagePosition?[2] }, [0, 2, 4])
+        XCTAssertTrue(source.isSpatial)
+        let plane = rows * cols
+        var mask = [UInt8](repeating: 0, count: 3 * plane)
+        for f in [0, 2] { for i in 0..<plane where (i / cols + i % cols + f) % 4 == 0 { mask[f * plane + i] = 1 } }
+        let seg = DICOMSegmentation(source: source, segments: [DICOMSegment(label: "grid", mask: mask)])
+        let url = tempURL("seg-mf.dcm")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try seg.write(to: url)
+        let back = try DICOMImage.read(url)
+        XCTAssertEqual(back.numberOfFrames, 2)
+        XCTAssertEqual(back.pixels.map { UInt8($0) }, Array(mask[0..<plane]) + Array(mask[(2 * plane)...]))
+
+        let r = try SegmentationToolCheck.highdicom(url, sources: (1...3).map { "2.25.77:\($0)" })
+        XCTAssertEqual(r.referencedFrames, [1, 3])
+        XCTAssertEqual(r.pixelsShape, [3, rows, cols, 1])
+        XCTAssertEqual(r.pixels, mask)
+        XCTAssertEqual(r.sourceImages, [["2.25.78", "2.25.79", "2.25.77"]])
+        XCTAssertEqual(r.attributes["FrameOfReferenceUID"], "2.25.80")
+        try SegmentationToolCheck.dciodvfyClean(url)
+    }
+
     /// The dciodvfy check can fail: the same object without its Type 1 Content Label is reported.
     func testDciodvfyReportsAMissingType1Attribute() throws {
         let (_, seg) = try twoD()
@@ -252,6 +293,8 @@ enum SegmentationToolCheck {
         /// Per referenced series: series UID then its instance UIDs.
         var referencedSeries: [[String]]
         var framePositions: [[Double]?]
+        /// Referenced Frame Number of each SEG frame's source image (0 when absent).
+        var referencedFrames: [Int]
         var pixelsShape: [Int]
         /// highdicom's (instances, rows, columns, segments) array, flattened.
         var pixels: [UInt8]
@@ -297,6 +340,7 @@ enum SegmentationToolCheck {
             sourceImages: j["source_images"] as? [[String]] ?? [],
             referencedSeries: (j["referenced_series"] as? [[String: Any]] ?? []).map { [$0["series"] as? String ?? ""] + ($0["instances"] as? [String] ?? []) },
             framePositions: (j["frame_positions"] as? [Any] ?? []).map { $0 as? [Double] },
+            referencedFrames: j["referenced_frames"] as? [Int] ?? [],
             pixelsShape: px.shape, pixels: try px.uint8s())
     }
 
