@@ -21,6 +21,8 @@ public struct DICOMIdentity: Sendable, Hashable {
     public var referringPhysicianName: String?, studyDescription: String?
     /// Lossy Image Compression (0028,2110): `01` when the pixels were lossy compressed at some point.
     public var lossyImageCompression: String?
+    /// Patient Orientation (0020,0020), e.g. `L\P` (the `\`-separated values as stored).
+    public var patientOrientation: String?
 
     public init() {}
 
@@ -30,6 +32,7 @@ public struct DICOMIdentity: Sendable, Hashable {
         (0x0010_0010, \.patientName), (0x0010_0020, \.patientID), (0x0010_0030, \.patientBirthDate), (0x0010_0040, \.patientSex),
         (0x0008_0020, \.studyDate), (0x0008_0030, \.studyTime), (0x0020_0010, \.studyID), (0x0008_0050, \.accessionNumber),
         (0x0008_0090, \.referringPhysicianName), (0x0008_1030, \.studyDescription), (0x0028_2110, \.lossyImageCompression),
+        (0x0020_0020, \.patientOrientation),
     ] }
 
     /// Reads the attributes of one parsed data set.

@@ -123,8 +123,8 @@ public struct DICOMSegment: Sendable {
 /// Layout: Explicit VR Little Endian; `BitsAllocated` 1 with the frames' bits packed back to back (LSB first);
 /// one frame per (segment, source frame) pair, in segment order then source frame order. Frames whose mask is
 /// empty are left out (a reader fills them with zeros) except that a segment with no pixel at all keeps its
-/// first frame, so every segment appears. Shared Functional Groups: Pixel Measures, Plane Orientation; per
-/// frame: Derivation Image (Source Image Sequence naming the source SOP instance and frame), Frame Content
+/// first frame, so every segment appears. Shared Functional Groups: Pixel Measures, Plane Orientation (spatial
+/// sources, ``DICOMSegmentationSource/isSpatial``); per frame: Derivation Image (Source Image Sequence naming the source SOP instance and frame), Frame Content
 /// (Dimension Index Values = segment number, position index), Plane Position, Segment Identification. Patient
 /// and General Study attributes are copied from the source; a new series, instance and dimension organization
 /// UID (`2.25.<UUID>`) are made unless given.
@@ -268,6 +268,8 @@ public struct DICOMSegmentation: Sendable {
         add(0x0020_0010, "SH", id.studyID); add(0x0020_0011, "IS", String(seriesNumber)); add(0x0020_0013, "IS", String(instanceNumber))
         if spatial {
             add(0x0020_0052, "UI", id.frameOfReferenceUID); add(0x0020_1040, "LO", id.positionReferenceIndicator)
+        } else {
+            add(0x0020_0020, "CS", id.patientOrientation)  // General Image: Type 2C without Image Orientation
         }
         // Multi-frame Dimension: segment number, then (spatial sources) the plane position.
         ds.append(.sequence(0x0020_9221, [[.text(0x0020_9164, "UI", dimensionUID)]]))
@@ -296,10 +298,11 @@ public struct DICOMSegmentation: Sendable {
             return item
         }))
         add(0x0070_0080, "CS", contentLabel); add(0x0070_0081, "LO", contentDescription); add(0x0070_0084, "PN", "")
-        // Shared functional groups: pixel measures and (spatial) plane orientation.
+        // Shared functional groups (spatial sources): pixel measures and plane orientation. A source without a frame
+        // of reference (secondary capture) has no patient geometry to repeat.
         var measures: [DICOMElement] = []
-        if let ps = s.pixelSpacing, ps.count == 2 { measures.append(.decimals(0x0028_0030, ps)) }
-        if let t = s.sliceThickness { measures.append(.decimals(0x0018_0050, [t])) }
+        if spatial, let ps = s.pixelSpacing, ps.count == 2 { measures.append(.decimals(0x0028_0030, ps)) }
+        if spatial, let t = s.sliceThickness { measures.append(.decimals(0x0018_0050, [t])) }
         var shared: [DICOMElement] = []
         if !measures.isEmpty { shared.append(.sequence(0x0028_9110, [measures])) }
         if spatial, let o = s.imageOrientation { shared.append(.sequence(0x0020_9116, [[.decimals(0x0020_0037, o)]])) }

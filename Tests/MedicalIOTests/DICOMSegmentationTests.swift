@@ -270,6 +270,25 @@ final class DICOMSegmentationTests: XCTestCase {
         try SegmentationToolCheck.dciodvfyClean(url)
     }
 
+    /// A source without Frame of Reference or positions (secondary capture, 3 × 3 RGB): no Plane Position /
+    /// Orientation, no Frame of Reference, one dimension (the segment number); still read back and valid.
+    func testNonSpatialSourceWithHighdicomAndDciodvfy() throws {
+        let sc = try DICOMImage.read(io("dicom/SC_rgb_small_odd.dcm"))
+        let source = try DICOMSegmentationSource(image: sc)
+        XCTAssertFalse(source.isSpatial)
+        let mask: [UInt8] = [1, 0, 1, 0, 1, 0, 1, 1, 0]
+        let url = tempURL("seg-sc.dcm")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try DICOMSegmentation(source: source, segments: [DICOMSegment(label: "x", mask: mask)]).write(to: url)
+        let back = try DICOMImage.read(url)
+        XCTAssertEqual(back.pixels.map { UInt8($0) }, mask)
+        XCTAssertEqual(back.perFrame.map(\.imagePosition), [nil])
+        let r = try SegmentationToolCheck.highdicom(url, sources: [sc.identity.sopInstanceUID ?? ""])
+        XCTAssertEqual(r.pixels, mask)
+        XCTAssertEqual(r.attributes["FrameOfReferenceUID"], "")
+        try SegmentationToolCheck.dciodvfyClean(url)
+    }
+
     /// The dciodvfy check can fail: the same object without its Type 1 Content Label is reported.
     func testDciodvfyReportsAMissingType1Attribute() throws {
         let (_, seg) = try twoD()
