@@ -94,6 +94,32 @@ final class CLIDICOMSegTests: XCTestCase {
         try SEGCheck.dciodvfyClean(out)
     }
 
+    /// One slice of a DICOM series folder: the SEG has that slice's frame and references only its instance.
+    func testSegmentSeriesSliceReferencesThatSlice() throws {
+        let ckpt = try liteMedSAMCheckpoint()
+        let dir = try CLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("slice2.dcm")
+        let r = try CLI.run(["segment", Self.series.path, "--slice", "2", "--box", "8,8,56,56", "--label", "lump:lesion",
+                             "--checkpoint", ckpt.path, "-o", out.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let input = try SegmentInput.load(Self.series, window: nil, slice: 2)
+        let expected = try Segmenter(.liteMedSAM, checkpoint: ckpt).segment(input.image, boxes: [Box(x0: 8, y0: 8, x1: 56, y1: 56)])[0]
+        XCTAssertGreaterThan(expected.area, 100)
+        let seg = try DICOMImage.read(out)
+        XCTAssertEqual(seg.numberOfFrames, 1)
+        XCTAssertEqual(seg.pixels.map { UInt8($0) }, expected.mask)
+        XCTAssertEqual(seg.perFrame.first?.imagePosition?[2], 10)  // slice 2 of the sorted series (z = 10)
+
+        let slice = "2.25.10000000000000000000000000000003"
+        guard let report = try SEGCheck.highdicom(out, sources: [slice]) else { return }
+        XCTAssertEqual(report["source_images"] as? [[String]],
+                       [["1.3.6.1.4.1.5962.1.2.1.20040119072730.12322", "2.25.2000000000000000000000000000000001", slice]])
+        XCTAssertEqual(report["categories"] as? [[String]], [["49755003", "SCT", "Morphologically Abnormal Structure"]])
+        XCTAssertEqual(report["labels"] as? [String], ["lump"])
+        try SEGCheck.dciodvfyClean(out)
+    }
+
     func testSegmentationOutputErrors() throws {
         let png = fixtureURL("io/png/gray8.png").path, ct = fixtureURL("io/dicom/CT_small.dcm").path
         let dir = try CLI.temporaryDirectory()
