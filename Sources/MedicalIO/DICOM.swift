@@ -295,7 +295,7 @@ public struct DICOMImage: Sendable {
                           seriesInstanceUID: try a.string(0x0020_000E).map { DICOMValues.components($0)[0] },
                           sliceThickness: thickness, modality: try a.string(0x0008_0060).map { DICOMValues.components($0)[0] },
                           warnings: warnings, perFrame: perFrame, pixelType: exact != nil ? .float64 : pixelType, pixels: px,
-                          exactValues: exact, identity: try DICOMIdentity(a))
+                          exactValues: exact, identity: DICOMIdentity(a))
     }
 
     /// Shared / Per-Frame Functional Groups → one ``FrameGeometry`` per frame (per-frame values override shared).

@@ -35,13 +35,13 @@ public struct DICOMIdentity: Sendable, Hashable {
         (0x0020_0020, \.patientOrientation),
     ] }
 
-    /// Reads the attributes of one parsed data set.
-    init(_ a: DICOMAttributes) throws {
-        let charset = try a.string(0x0008_0005).map { DICOMValues.components($0) } ?? []
+    /// Reads the attributes of one parsed data set. Descriptive only: a malformed value is left out, never an error.
+    init(_ a: DICOMAttributes) {
+        let charset = ((try? a.string(0x0008_0005)) ?? nil).map { DICOMValues.components($0) } ?? []
         let latin1 = charset.contains("ISO_IR 100")
         for (tag, path) in Self.tags {
-            guard let e = a.ds[tag], e.length != DICOMParser.undefined, e.length > 0 else { continue }
-            let raw = try a.parser.r.slice(e.offset, Swift.min(e.length, 1024))
+            guard let e = a.ds[tag], e.length != DICOMParser.undefined, e.length > 0,
+                  let raw = try? a.parser.r.slice(e.offset, Swift.min(e.length, 1024)) else { continue }
             let decoded = latin1 ? String(bytes: raw, encoding: .isoLatin1) : String(decoding: raw, as: UTF8.self)
             let s = (decoded ?? "").trimmingCharacters(in: CharacterSet(charactersIn: " \0"))
             if !s.isEmpty { self[keyPath: path] = s }
