@@ -45,4 +45,18 @@ if ! python3 -c "import nrrd, SimpleITK" 2>/dev/null; then
     python3 -c "import nrrd, SimpleITK"
 fi
 
+# DICOM Segmentation checks (Tests/MedicalIOTests/DICOMSegmentationTests.swift, CLI tests): highdicom reads our SEG
+# objects back, dciodvfy (Debian dicom3tools) validates them against the IOD (test-time tools only).
+if ! command -v dciodvfy >/dev/null 2>&1; then
+    echo "bootstrap: installing dicom3tools (Debian) for the DICOM SEG test"
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq dicom3tools >/dev/null
+fi
+if ! python3 -c "import highdicom" 2>/dev/null; then
+    echo "bootstrap: installing highdicom (PyPI) for the DICOM SEG test"
+    python3 -m pip install -q --disable-pip-version-check "highdicom==0.28.2" "pydicom==3.0.2" 2>&1 | grep -v "WARNING: Running pip as the 'root' user" || true
+    python3 -c "import highdicom"
+fi
+
 bash "$here/scripts/fetch-checkpoints.sh"

@@ -5,7 +5,7 @@ import MedicalIO
 
 /// File formats the tool reads, detected from the first bytes (the name only breaks ties).
 public enum InputFormat: String, Sendable {
-    case png, jpeg, npy, npz, nifti, dicom, dicomFolder = "DICOM folder"
+    case png, jpeg, npy, npz, nifti, dicom, dicomFolder = "DICOM folder", nrrd = "NRRD", metaImage = "MetaImage"
 
     /// Detects the format of `url`; throws for a missing file or an unknown format.
     public static func detect(_ url: URL) throws -> InputFormat {
@@ -28,8 +28,12 @@ public enum InputFormat: String, Sendable {
             return .nifti
         }
         if starts([0x1F, 0x8B]), name.hasSuffix(".nii.gz") { return .nifti }
+        if starts(Array("NRRD000".utf8)) { return .nrrd }
+        if name.hasSuffix(".mha") || name.hasSuffix(".mhd") || starts(Array("ObjectType".utf8)) || starts(Array("NDims".utf8)) {
+            return .metaImage
+        }
         if name.hasSuffix(".dcm") { return .dicom }   // DICOM without preamble: the reader checks further
-        let known = ".png, .jpg, .npy, .npz (challenge case), .dcm, .nii, .nii.gz or a DICOM folder"
+        let known = ".png, .jpg, .npy, .npz (challenge case), .dcm, .nii, .nii.gz, .nrrd, .mha or a DICOM folder"
         if head.isEmpty { throw ToolError("\(url.lastPathComponent): empty file (expected \(known))") }
         throw ToolError("\(url.lastPathComponent): unknown file format (expected \(known))")
     }
@@ -104,11 +108,16 @@ public struct SegmentInput: Sendable {
 
     /// Reads any supported 2-D input (or one slice of a volume); `seriesUID` picks the series of a DICOM folder.
     public static func load(_ url: URL, window: WindowChoice?, slice: Int?, seriesUID: String? = nil) throws -> SegmentInput {
+        try open(url, window: window, slice: slice, seriesUID: seriesUID).input
+    }
+
+    /// ``load(_:window:slice:seriesUID:)`` that also returns the opened file (for outputs that reference it, DICOM SEG).
+    public static func open(_ url: URL, window: WindowChoice?, slice: Int?, seriesUID: String? = nil) throws -> (source: ImageSource, input: SegmentInput) {
         let source = try ImageSource.open(url, allow3DChallenge: false, seriesUID: seriesUID)
         if slice != nil && !source.hasSlices {
             throw ToolError("--slice: \(url.lastPathComponent) is a 2-D image")
         }
-        return try source.input(slice: slice, window: window)
+        return (source, try source.input(slice: slice, window: window))
     }
 }
 
@@ -126,6 +135,8 @@ public struct ImageSource: Sendable {
         case nifti(NIfTIImage)
         case dicom(DICOMImage)
         case dicomSeries(DICOMSeries)
+        /// NRRD or MetaImage: a volume with its geometry; slices along the third axis, as stored (x = column, y = row).
+        case spatial(SpatialVolume)
     }
 
     public let url: URL
@@ -225,6 +236,16 @@ public struct ImageSource: Sendable {
             let first = try d.frame(0)
             return ImageSource(url: url, format: format, content: .dicom(d), slices: d.numberOfFrames,
                                width: first.width, height: first.height)
+        case .nrrd, .metaImage:
+            let ext = url.pathExtension.lowercased()
+            let allowed = format == .nrrd ? ["nrrd", "nhdr"] : ["mha", "mhd"]
+            guard allowed.contains(ext) else {
+                throw ToolError("\(what): \(format.rawValue) data is read from a file named .\(allowed.joined(separator: " or ."))")
+            }
+            let s = try SpatialVolume.read(url, limits: limits)
+            let v = s.volume
+            guard v.frames == 1 else { throw ToolError("\(what): \(v.frames) frames; a 3-D (or 2-D) volume is expected") }
+            return ImageSource(url: url, format: format, content: .spatial(s), slices: v.depth, width: v.width, height: v.height)
         case .dicomFolder:
             let s = try DICOMSeries.read(url, seriesUID: seriesUID, limits: limits)
             let first = try s.volume.slice(z: 0)
@@ -244,6 +265,7 @@ public struct ImageSource: Sendable {
         case .nifti(let n): return try n.axialSlice(k)
         case .dicom(let d): return try d.frame(k)
         case .dicomSeries(let s): return try s.volume.slice(z: k)
+        case .spatial(let s): return try s.volume.slice(z: k)
         }
     }
 
@@ -295,5 +317,24 @@ public struct ImageSource: Sendable {
         }
         return SegmentInput(url: url, format: format, image: img, windowDescription: text, nifti: nifti, slice: sliceIndex,
                             challenge: challenge, storedBoxes: try storedBoxes(), notes: notes)
+    }
+}
+
+extension ImageSource {
+    /// The DICOM images a DICOM Segmentation of this input references: every frame / series slice, or only
+    /// slice `k` when given (what `medsam segment` segments). Nil for other formats.
+    /// - Throws: ``MedicalIOError`` when a DICOM file lacks its SOP Class / Instance UID.
+    public func dicomSegmentationSource(slice k: Int? = nil) throws -> DICOMSegmentationSource? {
+        var s: DICOMSegmentationSource
+        switch content {
+        case .dicom(let d): s = try DICOMSegmentationSource(image: d, file: url.lastPathComponent)
+        case .dicomSeries(let series): s = try DICOMSegmentationSource(series: series)
+        default: return nil
+        }
+        if let k {
+            guard s.frames.indices.contains(k) else { throw ToolError("--slice \(k): \(url.lastPathComponent) has slices 0…\(s.frames.count - 1)") }
+            s.frames = [s.frames[k]]
+        }
+        return s
     }
 }

@@ -200,6 +200,8 @@ public enum ImageConverter {
             case .dicomSeries(let s):
                 sv = SpatialVolume(volume: s.volume, origin: s.slices.first?.imagePosition ?? [0, 0, 0],
                                    directions: directions(s.slices.first?.imageOrientation), exactVoxels: s.exactVoxels)
+            case .spatial(let s):
+                sv = s
             case .nifti(let n):
                 // NIfTI world is RAS; SpatialVolume holds LPS (negate x and y).
                 let a = n.affine, sp = n.volume.spacing
@@ -246,5 +248,52 @@ public enum ImageConverter {
         guard let o, o.count == 6 else { return [[1, 0, 0], [0, 1, 0], [0, 0, 1]] }
         let r = Array(o[0..<3]), c = Array(o[3..<6])
         return [r, c, [r[1] * c[2] - r[2] * c[1], r[2] * c[0] - r[0] * c[2], r[0] * c[1] - r[1] * c[0]]]
+    }
+}
+
+/// DICOM Segmentation output of `medsam segment` / `medsam volume` on DICOM input (`--output NAME.dcm` or
+/// `--format dicom-seg`): one segment per box, labelled by `--label NAME[:tissue|:lesion]` (default `object k`,
+/// SCT "Tissue"; `lesion`: category SCT "Morphologically Abnormal Structure", type SCT "Lesion").
+public enum SegmentationOutput {
+    /// The `--format` values.
+    public static let formats = ["dicom-seg"]
+
+    /// True when the output is a DICOM SEG; checks that the input is DICOM.
+    /// - Throws: ``ToolError`` for an unknown `--format`, or a SEG asked for a non-DICOM input.
+    public static func wanted(format: String?, output: URL, inputFormat: InputFormat) throws -> Bool {
+        if let format, !formats.contains(format.lowercased()) {
+            throw ToolError("--format \(format): expected \(formats.joined(separator: ", "))")
+        }
+        let seg = format != nil || output.pathExtension.lowercased() == "dcm"
+        if seg && inputFormat != .dicom && inputFormat != .dicomFolder {
+            throw ToolError("--output \(output.lastPathComponent): a DICOM Segmentation needs DICOM input (a file or series folder), not \(inputFormat.rawValue)")
+        }
+        if seg { try AtomicFile.checkFolder(of: output) }
+        return seg
+    }
+
+    /// Segment descriptions for `count` boxes from the `--label` values (fewer labels: `object k` for the rest).
+    /// - Throws: ``ToolError`` for more labels than boxes or an empty name.
+    public static func segments(labels: [String], masks: [[UInt8]], algorithm: String) throws -> [DICOMSegment] {
+        guard labels.count <= masks.count else { throw ToolError("--label: \(labels.count) labels for \(masks.count) box(es)") }
+        return try masks.enumerated().map { k, mask in
+            var name = k < labels.count ? labels[k] : "object \(k + 1)"
+            var category = DICOMCode.tissue, type = DICOMCode.tissue
+            if let colon = name.lastIndex(of: ":") {
+                switch name[name.index(after: colon)...].lowercased() {
+                case "tissue": name = String(name[..<colon])
+                case "lesion": name = String(name[..<colon]); category = .morphologicallyAbnormalStructure; type = .lesion
+                default: break
+                }
+            }
+            guard !name.isEmpty else { throw ToolError("--label \(labels[k]): empty name") }
+            return DICOMSegment(label: name, category: category, type: type, algorithmType: .semiautomatic, algorithmName: algorithm, mask: mask)
+        }
+    }
+
+    /// Writes the SEG of `masks` (each `frames · rows · columns`, frame order of `source`) atomically.
+    public static func write(source: DICOMSegmentationSource, masks: [[UInt8]], labels: [String], algorithm: String, to url: URL) throws {
+        let seg = DICOMSegmentation(source: source, segments: try segments(labels: labels, masks: masks, algorithm: algorithm))
+        try AtomicFile.write(url, data: try seg.encode())
     }
 }

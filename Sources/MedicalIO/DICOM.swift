@@ -67,6 +67,9 @@ public struct DICOMImage: Sendable {
     /// The same values in Double when ``pixels`` cannot hold them exactly (32-bit stored values above 2^24,
     /// fractional rescales such as slope 0.1); nil when every Float is exact. ``pixelType`` is then `.float64`.
     public let exactValues: [Double]?
+    /// SOP, study, series and frame-of-reference UIDs and the patient / study attributes (what a derived object
+    /// such as a ``DICOMSegmentation`` references and repeats).
+    public let identity: DICOMIdentity
 
     /// True for MONOCHROME1 (higher values display darker).
     public var isInverted: Bool { photometric == "MONOCHROME1" }
@@ -295,7 +298,7 @@ public struct DICOMImage: Sendable {
                           seriesInstanceUID: try a.string(0x0020_000E).map { DICOMValues.components($0)[0] },
                           sliceThickness: thickness, modality: try a.string(0x0008_0060).map { DICOMValues.components($0)[0] },
                           warnings: warnings, perFrame: perFrame, pixelType: exact != nil ? .float64 : pixelType, storage: PixelStorage(packing: px),
-                          exactValues: exact)
+                          exactValues: exact, identity: DICOMIdentity(a))
     }
 
     /// Shared / Per-Frame Functional Groups → one ``FrameGeometry`` per frame (per-frame values override shared).

@@ -39,6 +39,9 @@ public struct NIfTIImage: Sendable {
     public let datatype: DataType
     public let voxOffset: Int
     public let sclSlope: Float, sclInter: Float
+    /// The scaling applied to the stored values, in Double: NIfTI-2's `scl_slope` / `scl_inter` as stored (float64),
+    /// NIfTI-1's float32 values widened. Each voxel is `Float(Double(stored) · slope + inter)`, rounded once.
+    public let scaleSlope: Double, scaleIntercept: Double
     public let qformCode: Int, sformCode: Int
     /// `quatern_b, c, d, qoffset_x, y, z`.
     public let qform: [Float]
@@ -110,8 +113,8 @@ public struct NIfTIImage: Sendable {
 
     /// A NIfTI-2 header (`sizeof_hdr` 540, magic `n+2`) as the equivalent NIfTI-1 header (little endian, 352 bytes,
     /// `vox_offset` 352) and the data offset in the source; nil for other files. Dimensions must fit NIfTI-1
-    /// (≤ 32 767); pixdim, scaling and the affines are stored as Float.
-    static func nifti2Header(_ b: [UInt8], file: String) throws -> (header: [UInt8], dataOffset: Int)? {
+    /// (≤ 32 767); pixdim and the affines are stored as Float, the scaling is also returned in Double.
+    static func nifti2Header(_ b: [UInt8], file: String) throws -> (header: [UInt8], dataOffset: Int, scaling: (slope: Double, intercept: Double))? {
         guard b.count >= 4 else { return nil }
         var r = ByteReader(bytes: b, file: file)
         if try r.i32(0) != 540 { r.bigEndian = true; guard try r.i32(0) == 540 else { return nil } }
@@ -153,7 +156,7 @@ public struct NIfTIImage: Sendable {
         for i in 0..<12 { h.appendLE(try f64(400 + 8 * i).bitPattern) }      // srow_x, srow_y, srow_z
         h += Array(try r.slice(508, 16))                                       // intent_name
         h += [0x6E, 0x2B, 0x31, 0, 0, 0, 0, 0]                                 // magic n+1, no extension
-        return (h, Int(vox))
+        return (h, Int(vox), (try r.f64(176), try r.f64(184)))
     }
 
     public static func parse(_ data: Data, file: String = "<memory>", limits: MedicalIOLimits = .default) throws -> NIfTIImage {
@@ -166,7 +169,7 @@ public struct NIfTIImage: Sendable {
             bytes = try Zlib.inflate(bytes[...], container: .gzip, maxOutput: limits.maxBytes, file: file) { out in
                 if needed == nil, out.count >= 544 || (out.count >= 352 && !Self.isNIfTI2(out)) {
                     do {
-                        if let (h2, off) = try Self.nifti2Header(Array(out[0..<Swift.min(out.count, 544)]), file: file) {
+                        if let (h2, off, _) = try Self.nifti2Header(Array(out[0..<Swift.min(out.count, 544)]), file: file) {
                             needed = try Self.dataEnd(ByteReader(bytes: h2, file: file), file: file, limits: limits) - 352 + off
                         } else {
                             needed = try Self.dataEnd(ByteReader(bytes: Array(out[0..<352]), file: file), file: file, limits: limits)
@@ -184,9 +187,9 @@ public struct NIfTIImage: Sendable {
             }
             if let n = needed, bytes.count > n { bytes.removeSubrange(n...) }
         }
-        if let (h2, off) = try nifti2Header(bytes, file: file) {
+        if let (h2, off, scaling) = try nifti2Header(bytes, file: file) {
             guard off <= bytes.count else { throw MedicalIOError.truncated(file: file, message: "NIfTI-2 vox_offset \(off) past the end") }
-            return try parseUncompressed(h2 + bytes[off...], file: file, limits: limits)
+            return try parseUncompressed(h2 + bytes[off...], file: file, limits: limits, scaling: scaling)
         }
         return try parseUncompressed(bytes, file: file, limits: limits)
     }
@@ -241,7 +244,9 @@ public struct NIfTIImage: Sendable {
         }
     }
 
-    private static func parseUncompressed(_ bytes: [UInt8], file: String, limits: MedicalIOLimits) throws -> NIfTIImage {
+    /// `scaling`: NIfTI-2's float64 `scl_slope` / `scl_inter` (the converted header holds them as Float).
+    private static func parseUncompressed(_ bytes: [UInt8], file: String, limits: MedicalIOLimits,
+                                          scaling: (slope: Double, intercept: Double)? = nil) throws -> NIfTIImage {
         let h = try Header(ByteReader(bytes: bytes, file: file), file: file, limits: limits)
         let r = h.r
         let size = Int(h.datatype.bitpix / 8)
@@ -265,8 +270,9 @@ public struct NIfTIImage: Sendable {
         var pt: PixelType
         switch h.datatype { case .uint8: pt = .uint8; case .int16: pt = .int16; case .uint16: pt = .uint16; case .int32: pt = .int32
         case .float64: pt = .float64; default: pt = .float32 }
-        if slope.isFinite, slope != 0, inter.isFinite, !(slope == 1 && inter == 0) {
-            for i in values.indices { values[i] = values[i] * slope + inter }
+        let slope64 = scaling?.slope ?? Double(slope), inter64 = scaling?.intercept ?? Double(inter)
+        if slope64.isFinite, slope64 != 0, inter64.isFinite, !(slope64 == 1 && inter64 == 0) {
+            for i in values.indices { values[i] = Float(Double(values[i]) * slope64 + inter64) }
             pt = .float32
         }
         let d = h.dim
@@ -278,6 +284,7 @@ public struct NIfTIImage: Sendable {
         let sform = try (0..<3).map { row in try (0..<4).map { try r.f32(280 + 16 * row + 4 * $0) } }
         return NIfTIImage(headerBytes: Array(r.bytes[0..<348]), bigEndian: r.bigEndian, dim: d, pixdim: h.pixdim,
                           datatype: h.datatype, voxOffset: h.voxOffset, sclSlope: slope, sclInter: inter,
+                          scaleSlope: slope64, scaleIntercept: inter64,
                           qformCode: Int(try r.i16(252)), sformCode: Int(try r.i16(254)),
                           qform: try (0..<6).map { try r.f32(256 + 4 * $0) }, sform: sform, volume: vol)
     }

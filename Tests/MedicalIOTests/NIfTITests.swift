@@ -87,6 +87,27 @@ final class NIfTI2AndPairTests: XCTestCase {
         }
     }
 
+    /// NIfTI-2 stores scl_slope / scl_inter as float64: they are applied in Double (each voxel rounded once to
+    /// Float), not through the Float of the converted NIfTI-1 header. Slope 0.1 and intercept 1/3 are not Floats.
+    func testNIfTI2ScalingIsAppliedInDouble() throws {
+        var v2 = try Data(contentsOf: io("nifti/v2.nii"))
+        let slope = 0.1, inter = 1.0 / 3
+        v2.replaceSubrange(176..<184, with: withUnsafeBytes(of: slope.bitPattern.littleEndian) { Data($0) })
+        v2.replaceSubrange(184..<192, with: withUnsafeBytes(of: inter.bitPattern.littleEndian) { Data($0) })
+        let n = try NIfTIImage.parse(v2)
+        XCTAssertEqual(n.scaleSlope, slope); XCTAssertEqual(n.scaleIntercept, inter)
+        var floatPathDiffers = 0
+        for z in 0..<3 { for y in 0..<4 { for x in 0..<5 {
+            let stored = Double(x + 10 * y + 100 * z)
+            XCTAssertEqual(n.volume[x, y, z], Float(stored * slope + inter), "(\(x), \(y), \(z))")
+            if Float(stored) * Float(slope) + Float(inter) != Float(stored * slope + inter) { floatPathDiffers += 1 }
+        } } }
+        XCTAssertGreaterThan(floatPathDiffers, 0, "the case must tell Double scaling from Float scaling")
+        // NIfTI-1: the float32 header values, widened.
+        let v1 = try NIfTIImage.read(io("nifti/pair.img"))
+        XCTAssertEqual(v1.scaleSlope, 0.5); XCTAssertEqual(v1.scaleIntercept, -2)
+    }
+
     func testBrokenPairsAndNIfTI2AreTypedErrors() throws {
         let dir = tempURL("pair")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)

@@ -50,6 +50,15 @@ let windowHelp = ArgumentHelp(
 
 func say(_ line: String) { print(line) }
 
+/// DICOM Segmentation output (DICOM input only).
+struct SegOptions: ParsableArguments {
+    @Option(help: "dicom-seg: write a DICOM Segmentation object (also chosen by an --output ending in .dcm), one segment per box, referencing the DICOM input.")
+    var format: String?
+    @Option(name: .customLong("label"), parsing: .unconditionalSingleValue,
+            help: "DICOM SEG segment label of the k-th box: NAME, NAME:tissue (default, SCT Tissue) or NAME:lesion (SCT Lesion); default 'object k' (repeatable).")
+    var labels: [String] = []
+}
+
 struct Segment: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Segment a 2-D image (or one slice of a volume) with box and point prompts.",
@@ -59,13 +68,14 @@ struct Segment: ParsableCommand {
         Output: label mask (0 background, k for the k-th box, later boxes win): .png (8-bit, 16-bit above 255 \
         labels) or .npy for images; NIfTI with the input's geometry for NIfTI input; .npz `segs` for npz input.
         Coordinates are pixels of the image as read (x = column, y = row; NIfTI slices in display orientation).
+        DICOM input: --output seg.dcm (or --format dicom-seg) writes a DICOM Segmentation referencing the source.
 
         Example:
           medsam segment Fixtures/data/dicompyler_ct/ct0.png --box 87,97,345,305 --output mask.png --overlay overlay.png
           medsam segment CT_small.dcm --box 20,20,100,100 --window bone --output mask.png --probabilities probs.npy
         """)
 
-    @Argument(help: "Input image (PNG, JPEG, .npy, DICOM file/folder, NIfTI, challenge .npz).")
+    @Argument(help: "Input image (PNG, JPEG, .npy, DICOM file/folder, NIfTI, NRRD, MetaImage, challenge .npz).")
     var image: String
     @Option(name: .customLong("box"), parsing: .unconditionalSingleValue, help: "Box x0,y0,x1,y1 in pixels (repeatable; one object each).")
     var boxes: [String] = []
@@ -85,10 +95,12 @@ struct Segment: ParsableCommand {
     var slice: Int?
     @Option(help: "DICOM folder with several series: the SeriesInstanceUID to segment (default: the one with the most slices; all are listed).")
     var series: String?
+    @OptionGroup var segOptions: SegOptions
 
     func run() throws {
         try modelOptions.applyThreads()
         var r = SegmentRequest(input: image, output: output)
+        r.format = segOptions.format; r.labels = segOptions.labels
         r.boxes = boxes; r.points = points; r.model = modelOptions.model; r.checkpoint = modelOptions.checkpoint
         r.probabilities = probabilities; r.overlay = overlay; r.window = window; r.slice = slice; r.series = series
         try Pipelines.segment(r, log: say)
@@ -100,9 +112,10 @@ struct VolumeCommand: ParsableCommand {
         commandName: "volume",
         abstract: "Segment a 3-D volume with LiteMedSAM's slice propagation.",
         discussion: """
-        Inputs: NIfTI (.nii, .nii.gz; windowed over the whole volume, see --window) or a CVPR24 3-D challenge .npz \
-        (its own boxes when no --box3d is given). Output in the same format: NIfTI with the input's geometry, or \
-        .npz with `segs`. Box coordinates: x = column, y = row of the axial slices in display orientation \
+        Inputs: NIfTI (.nii, .nii.gz; windowed over the whole volume, see --window), a CVPR24 3-D challenge .npz \
+        (its own boxes when no --box3d is given) or DICOM (series folder, multi-frame file). Output: NIfTI with the \
+        input's geometry, or .npz with `segs`; for DICOM .nii/.nii.gz/.nrrd/.mha/.npy labels or a DICOM Segmentation \
+        (.dcm or --format dicom-seg). Box coordinates: x = column, y = row of the axial slices in display orientation \
         (as `medsam segment --slice`), z = slice index; maxima inclusive for z.
 
         Example:
@@ -110,7 +123,7 @@ struct VolumeCommand: ParsableCommand {
           medsam volume 3DBox_MR_0001.npz --output segs/3DBox_MR_0001.npz
         """)
 
-    @Argument(help: "Input volume (NIfTI or 3-D challenge .npz).")
+    @Argument(help: "Input volume (NIfTI, 3-D challenge .npz, DICOM series folder or multi-frame file, NRRD, MetaImage).")
     var volume: String
     @Option(name: .customLong("box3d"), parsing: .unconditionalSingleValue, help: "3-D box x0,y0,z0,x1,y1,z1 (repeatable).")
     var boxes: [String] = []
@@ -119,10 +132,14 @@ struct VolumeCommand: ParsableCommand {
     var output: String
     @Option(help: windowHelp)
     var window: String?
+    @Option(help: "DICOM folder with several series: the SeriesInstanceUID to segment (default: the one with the most slices).")
+    var series: String?
+    @OptionGroup var segOptions: SegOptions
 
     func run() throws {
         try modelOptions.applyThreads()
         var r = VolumeRequest(input: volume, output: output)
+        r.format = segOptions.format; r.labels = segOptions.labels; r.series = series
         r.boxes = boxes; r.model = modelOptions.model; r.checkpoint = modelOptions.checkpoint; r.window = window
         try Pipelines.volume(r, log: say)
     }
