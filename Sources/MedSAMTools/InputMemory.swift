@@ -16,6 +16,7 @@ extension ImageSource {
         case .dicom(let d): return dicom(d)
         case .dicomSeries(let s):
             return s.volume.byteCount + (s.exactVoxels?.count ?? 0) * 8 + s.slices.reduce(0) { $0 + dicom($1) }
+        case .spatial(let v): return v.volume.byteCount + (v.exactVoxels?.count ?? 0) * 8
         }
     }
 }
