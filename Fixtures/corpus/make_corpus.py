@@ -286,6 +286,12 @@ out("dicom/jpeg_baseline_not_jpeg.dcm", encap(JPEGB, [b"hello world!"]))
 out("dicom/jpegls_garbage.dcm", encap(JLS, [b"\xFF\xD8\xFF\xF7\x00\x0B\x08\x00\x04\x00\x04\x01\x01\x11\x00" + b"\xAA" * 20 + b"\xFF\xD9"]))
 out("dicom/jpegls_huge_sof.dcm", encap(JLS, [b"\xFF\xD8\xFF\xF7\x00\x0B\x10\xFF\xFF\xFF\xFF\x01\x01\x11\x00\xFF\xDA\x00\x08\x01\x01\x00\x00\x00\x00" + b"\x00" * 20 + b"\xFF\xD9"]))
 out("dicom/jpegls_empty.dcm", encap(JLS, [b""]))
+# FuzzJPEGLS findings: a 64x32 8-bit JPEG-LS stream that stops after its first scan bytes, with no EOI marker:
+# CharLS 2.4.1 decodes past the end of the buffer for 30-45 s (natively) before it reports invalid data.
+out("dicom/fuzz-jpegls-no-eoi-slow.dcm", encap(JLS, [b"\xFF\xD8\xFF\xF7\x00\x0B\x08\x00\x40\x00\x20\x01\x01\x11\x00"
+                                                    b"\xFF\xDA\x00\x08\x01\x02\x00\x00\x00\x00\xC0"], rows=64, cols=32))
+out("dicom/fuzz-jpegls-no-eoi-slow-2.dcm", encap(JLS, [b"\xFF\xD8\xFF\xF7\x00\x0B\x08\x00\x40\x00\x20\x01\x01\x11\x00"
+                                                      b"\xFF\xDA\x00\x08\x01\x02\x00\x00\x00\x00\x00\x10"], rows=64, cols=32))
 out("dicom/j2k_garbage.dcm", encap(J2K, [b"\xFF\x4F\xFF\x51\x00\x29" + b"\x00" * 60]))
 out("dicom/j2k_huge_siz.dcm", encap(J2K, [b"\xFF\x4F\xFF\x51\x00\x29\x00\x00" + struct.pack(">IIIIIIII", 0x7FFFFFFF, 0x7FFFFFFF, 0, 0, 0x7FFFFFFF, 0x7FFFFFFF, 0, 0) + b"\x00\x01\x0F\x01\x01" + b"\xFF\x90" + b"\x00" * 20]))
 out("dicom/j2k_not_j2k.dcm", encap(J2K, [b"\x00" * 32]))

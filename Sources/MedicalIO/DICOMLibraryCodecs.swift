@@ -96,7 +96,19 @@ enum TurboJPEGFrame {
 
 /// JPEG-LS frames through CharLS's C API.
 enum CharLSFrame {
-    static func decode(_ src: [UInt8], layout l: DICOMCodec.Layout, limits: MedicalIOLimits, file: String) throws -> [Double] {
+    /// `frame` ending in an end-of-image marker (trailing zero padding allowed): a stream cut short is given one.
+    /// CharLS 2.4.1 (Debian 12) reads past the end of a buffer without a closing marker and spends tens of
+    /// seconds on a 26-byte frame before it reports invalid data (FuzzJPEGLS,
+    /// `Fixtures/corpus/dicom/fuzz-jpegls-no-eoi-slow*.dcm`); with the marker it stops at once.
+    static func closed(_ frame: [UInt8]) -> [UInt8] {
+        var end = frame.count
+        while end > 0 && frame[end - 1] == 0 { end -= 1 }
+        if end >= 2 && frame[end - 2] == 0xFF && frame[end - 1] == 0xD9 { return frame }
+        return frame + [0xFF, 0xD9]
+    }
+
+    static func decode(_ frame: [UInt8], layout l: DICOMCodec.Layout, limits: MedicalIOLimits, file: String) throws -> [Double] {
+        let src = closed(frame)
         guard let dec = charls_jpegls_decoder_create() else { throw MedicalIOError.invalidArgument("CharLS init failed") }
         defer { charls_jpegls_decoder_destroy(dec) }
         func fail(_ what: String, _ e: charls_jpegls_errc) -> MedicalIOError {

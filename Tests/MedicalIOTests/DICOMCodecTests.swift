@@ -1,5 +1,5 @@
 import Foundation
-import MedicalIO
+@testable import MedicalIO
 import TestSupport
 import XCTest
 
@@ -75,6 +75,21 @@ final class DICOMCodecTests: XCTestCase {
                 XCTAssertTrue("\(e)".contains(fragment), "\(name): '\(e)' does not mention '\(fragment)'")
             } catch { XCTFail("\(name): untyped \(error)") }
         }
+    }
+
+    /// JPEG-LS frames cut short without an end-of-image marker (FuzzJPEGLS findings: CharLS 2.4.1 spent 34 s and 46 s
+    /// on them natively) are a typed error at once; a stream that has its marker is passed on unchanged.
+    func testJPEGLSStreamsWithoutEndMarkerFailFast() {
+        for name in ["fuzz-jpegls-no-eoi-slow", "fuzz-jpegls-no-eoi-slow-2"] {
+            let start = DispatchTime.now().uptimeNanoseconds
+            XCTAssertThrowsError(try DICOMImage.read(fixtureURL("corpus/dicom/\(name).dcm"))) {
+                XCTAssertTrue("\($0)".contains("JPEG-LS"), "\(name): \($0)")
+            }
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            XCTAssertLessThan(seconds, 5, "\(name) took \(seconds) s (a hang, not a timing benchmark)")
+        }
+        XCTAssertEqual(CharLSFrame.closed([1, 2, 0xFF, 0xD9, 0]), [1, 2, 0xFF, 0xD9, 0])
+        XCTAssertEqual(CharLSFrame.closed([1, 2, 0xC0]), [1, 2, 0xC0, 0xFF, 0xD9])
     }
 
     /// pydicom's 12-bit JPEG Extended file: refused with the reason (the linked libjpeg-turbo 2.1 is 8-bit only).
