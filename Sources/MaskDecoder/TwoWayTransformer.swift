@@ -87,40 +87,151 @@ public struct DecoderAttention: Sendable {
         return out
     }
 
-    /// Image→token attention: `out[r] = attention(Q[r], k_proj(tokenQ), v_proj(tokenV))` for the
-    /// (nq, internalDim) projected image queries `Q`, written to `out` (nq, internalDim), before `out_proj`.
-    /// With a handful of keys (the prompt tokens) the softmax runs per image row in registers.
-    func attendFewKeys(projectedQueries qp: UnsafePointer<Float>, rows nq: Int, tokenQ: Tensor, tokenV: Tensor,
-                       out: UnsafeMutablePointer<Float>) {
-        let kp = kProj(tokenQ), vp = vProj(tokenV)
-        let nk = kp.count / internalDim
-        let d = internalDim / numHeads
-        let dim = internalDim, heads = numHeads
-        let scale = 1 / Float(d).squareRoot()
-        let qq = SendablePointer(UnsafeMutablePointer(mutating: qp))
-        let oo = SendablePointer(out)
-        kp.withUnsafeBufferPointer { kb in
-            vp.withUnsafeBufferPointer { vb in
-                let kk = SendablePointer(UnsafeMutablePointer(mutating: kb.baseAddress!))
-                let vv = SendablePointer(UnsafeMutablePointer(mutating: vb.baseAddress!))
-                Parallel.forRanges(nq, minimumPerThread: 256) { r in
-                    Kernels.attentionFewKeys(q: qq.pointer + r.lowerBound * dim, ldq: dim, k: kk.pointer, ldk: dim, v: vv.pointer, ldv: dim,
-                                         out: oo.pointer + r.lowerBound * dim, ldo: dim, rows: r.count, keys: nk, heads: heads,
-                                         headDim: d, scale: scale)
+    /// Token→image attention over the image side's current tokens, reassociated so that the image tokens are
+    /// never projected (`attention(q_proj(q), k_proj(keys + PE), v_proj(keys))` followed by `out_proj`):
+    ///
+    /// - scores per head: `q_h·(W_k,h·x + b_k,h)ᵀ = (q_h·W_k,h)·xᵀ + q_h·b_k,h`; the last term is the same for
+    ///   every key of a query row, which the softmax ignores, so it is left out;
+    /// - values per head: `A_h·(x·W_v,hᵀ + b_v,h) = (A_h·x)·W_v,hᵀ + b_v,h` (the rows of `A_h` sum to 1).
+    ///
+    /// All heads' `q_h·W_k,h` rows (H·nq of them, width C) run as one attention over the (h·w, C) image rows,
+    /// which costs 2·(H·nq)·(h·w)·C multiply-adds instead of the 2·(h·w)·C·internalDim of the two projections.
+    /// Same mathematics as the module, different rounding.
+    func attendImage(q: Tensor, image: ImageSide) -> Tensor {
+        let c = image.channels, n = image.rows
+        let nq = q.count / q.shape[q.rank - 1]
+        let heads = numHeads, d = internalDim / numHeads, dim = internalDim
+        let qp = qProj(q)                                                     // (nq, D)
+        let u = perHeadProducts(qp, rows: nq, kProj, weightIsOutByIn: true)   // (H·nq, C)
+        let z = TensorStorage(uninitializedCount: heads * nq * c)
+        let per = AttentionKernel.scratchCount(queries: heads * nq, keys: n)
+        let scratch = TensorStorage(uninitializedCount: per)
+        AttentionKernel.run(queries: heads * nq, keys: n, qkDim: c, vDim: c, q: u.pointer, ldq: c,
+                            k: image.keysPE, ldk: c, v: image.keys, ldv: c, out: z.pointer, ldo: c,
+                            scale: 1 / Float(d).squareRoot(), scratch: scratch.pointer, scratchCount: per)
+        var o = Tensor(uninitializedShape: [nq, dim])
+        o.withUnsafeMutableBufferPointer { ob in
+            let op = ob.baseAddress!
+            fillRows(op, rows: nq, columns: dim, with: vProj.bias)
+            vProj.weight.withUnsafeBufferPointer { w in
+                for h in 0..<heads {
+                    // o[:, h·d ..< (h+1)·d] += Z_h · W_v,hᵀ with Z_h (nq, C), W_v,h (d, C).
+                    BLAS.sgemmSerial(transposeB: true, m: nq, n: d, k: c, a: z.pointer + h * nq * c, lda: c,
+                                     b: w.baseAddress! + h * d * c, ldb: c, beta: 1, c: op + h * d, ldc: dim)
                 }
             }
         }
+        withExtendedLifetime((u, z, scratch, image)) {}
+        return outProj(o.reshaped(Array(q.shape.dropLast()) + [dim]))
     }
+
+    /// Image→token attention and the image update `keys = norm(keys + out_proj(attention(q_proj(keys + PE),
+    /// k_proj(tokenQ), v_proj(tokenV))))`, reassociated so that neither `q_proj` nor `out_proj` runs on the
+    /// image tokens:
+    ///
+    /// - scores per head: `(x·W_q,hᵀ + b_q,h)·K_hᵀ = x·(K_h·W_q,h)ᵀ + b_q,h·K_hᵀ` for the few token keys `K_h`
+    ///   (or `Q_h·K_hᵀ` when the image queries `Q` were projected once per image: `projectedQueries`);
+    /// - output: `out_proj(A·V) = Σ_h A_h·(V_h·W_o,hᵀ) + b_o`.
+    ///
+    /// The probabilities of all heads are one (h·w, H·nt) matrix, so both products are single GEMMs of inner
+    /// width H·nt (56 for a box) instead of internalDim-wide projections. Same mathematics, different rounding.
+    func updateImage(_ image: inout ImageSide, tokenQ: Tensor, tokenV: Tensor, projectedQueries: UnsafePointer<Float>?,
+                     norm: LayerNorm) {
+        let kt = kProj(tokenQ), vt = vProj(tokenV)                           // (nt, D)
+        let nt = kt.count / internalDim
+        let heads = numHeads, d = internalDim / numHeads, dim = internalDim
+        let c = image.channels, n = image.rows
+        let cols = heads * nt
+        let scale = 1 / Float(d).squareRoot()
+        let probabilities = image.scratch(count: n * cols)
+        let p = probabilities.pointer
+        if let qp = projectedQueries {
+            // Q (n, D) · blockdiag(K_h)ᵀ: column h·nt + j of the scores is head h, token j.
+            let gt = TensorStorage(uninitializedCount: cols * dim)
+            gt.pointer.initialize(repeating: 0, count: cols * dim)
+            kt.withUnsafeBufferPointer { kb in
+                for h in 0..<heads {
+                    for j in 0..<nt {
+                        (gt.pointer + (h * nt + j) * dim + h * d).update(from: kb.baseAddress! + j * dim + h * d, count: d)
+                    }
+                }
+            }
+            BLAS.sgemm(transposeB: true, m: n, n: cols, k: dim, alpha: scale, a: qp, lda: dim, b: gt.pointer, ldb: dim,
+                       c: p, ldc: cols)
+            withExtendedLifetime(gt) {}
+        } else {
+            let gt = perHeadProducts(kt, rows: nt, qProj, weightIsOutByIn: true)   // (H·nt, C)
+            // g[h·nt + j] = b_q,h · K_h[j]: the query bias's share of each score.
+            var g = [Float](repeating: 0, count: cols)
+            if let bq = qProj.bias {
+                let b = bq.scalars, k = kt.scalars
+                for h in 0..<heads {
+                    for j in 0..<nt {
+                        var s: Float = 0
+                        for e in 0..<d { s += b[h * d + e] * k[j * dim + h * d + e] }
+                        g[h * nt + j] = s
+                    }
+                }
+            }
+            g.withUnsafeBufferPointer { gb in fillRows(p, rows: n, columns: cols, with: gb.baseAddress!) }
+            BLAS.sgemm(transposeB: true, m: n, n: cols, k: c, alpha: scale, a: image.keysPE, lda: c, b: gt.pointer, ldb: c,
+                       beta: scale, c: p, ldc: cols)
+            withExtendedLifetime(gt) {}
+        }
+        let sp = SendablePointer(p)
+        Parallel.forRanges(n * heads, minimumPerThread: 2048) { r in
+            Kernels.softmaxRows(sp.pointer + r.lowerBound * nt, rows: r.count, columns: nt, stride: nt)
+        }
+        let m = perHeadProducts(vt, rows: nt, outProj, weightIsOutByIn: false)    // (H·nt, C)
+        image.addProductAndNormalise(p, lda: cols, inner: cols, m.pointer, bias: outProj.bias, norm: norm)
+        withExtendedLifetime((probabilities, m)) {}
+    }
+
+    /// Per-head products of a few (rows, internalDim) token rows `x` with a projection's head blocks, stacked
+    /// head-major into (H·rows, C): row `h·rows + j` is `Σ_e x[j, h·d + e] · W[h·d + e, ·]` for a projection
+    /// into the heads (`weightIsOutByIn`, W (internalDim, C)), or `Σ_e x[j, h·d + e] · W[·, h·d + e]` for the
+    /// output projection (W (C, internalDim)).
+    private func perHeadProducts(_ x: Tensor, rows nt: Int, _ layer: Linear, weightIsOutByIn: Bool) -> TensorStorage {
+        let heads = numHeads, d = internalDim / numHeads, dim = internalDim
+        let c = weightIsOutByIn ? layer.inFeatures : layer.outFeatures
+        let out = TensorStorage(uninitializedCount: heads * nt * c)
+        x.withUnsafeBufferPointer { xb in
+            layer.weight.withUnsafeBufferPointer { w in
+                for h in 0..<heads {
+                    if weightIsOutByIn {
+                        BLAS.sgemmSerial(m: nt, n: c, k: d, a: xb.baseAddress! + h * d, lda: dim,
+                                         b: w.baseAddress! + h * d * c, ldb: c, c: out.pointer + h * nt * c, ldc: c)
+                    } else {
+                        BLAS.sgemmSerial(transposeB: true, m: nt, n: c, k: d, a: xb.baseAddress! + h * d, lda: dim,
+                                         b: w.baseAddress! + h * d, ldb: dim, c: out.pointer + h * nt * c, ldc: c)
+                    }
+                }
+            }
+        }
+        return out
+    }
+}
+
+/// Sets each of `rows` rows (`columns` wide, contiguous) to `values` (or to zeros when nil).
+func fillRows(_ x: UnsafeMutablePointer<Float>, rows: Int, columns: Int, with values: Tensor?) {
+    guard let values else { x.update(repeating: 0, count: rows * columns); return }
+    values.withUnsafeBufferPointer { fillRows(x, rows: rows, columns: columns, with: $0.baseAddress!) }
+}
+
+/// Sets each of `rows` rows (`columns` wide, contiguous) to the `columns` floats at `values`.
+func fillRows(_ x: UnsafeMutablePointer<Float>, rows: Int, columns: Int, with values: UnsafePointer<Float>) {
+    for r in 0..<rows { (x + r * columns).update(from: values, count: columns) }
 }
 
 /// One `TwoWayAttentionBlock`: token self-attention, token→image cross-attention, token MLP,
 /// image→token cross-attention, each followed by a LayerNorm (eps 1e-5).
 ///
 /// The image side (4,096 tokens for a 64×64 embedding) is held as (h·w, C) rows in a
-/// ``DecoderWorkspace``; the prompt side (a handful of tokens) as small tensors. The block's
-/// prompt-independent image projections (`k_proj`/`v_proj` of the token→image attention and `q_proj` of
-/// the image→token attention) are either computed here or passed in precomputed (``ImageProjections``,
-/// made once per image by ``MaskDecoder/prepare(imageEmbedding:imagePE:dense:precomputeFirstLayer:)``).
+/// ``DecoderWorkspace``; the prompt side (a handful of tokens) as small tensors. With a few prompt tokens
+/// against thousands of image tokens, the cross attentions are reassociated so that the image tokens are
+/// never run through a projection (see ``DecoderAttention``'s `attendImage` and `updateImage`); only the first
+/// layer, whose image tokens do not depend on the prompt, uses image projections, computed once per image
+/// (``ImageProjections``, made by ``MaskDecoder/prepare(imageEmbedding:imagePE:dense:precomputeFirstLayer:)``).
 public struct TwoWayAttentionBlock: Sendable {
     public let selfAttn: DecoderAttention
     public let norm1: LayerNorm
@@ -164,21 +275,24 @@ public struct TwoWayAttentionBlock: Sendable {
         }
         queries = norm1(queries)
 
-        // Token → image: attention(q_proj(queries + PE), k_proj(keys + PE), v_proj(keys)).
+        // Token → image: attention(q_proj(queries + PE), k_proj(keys + PE), v_proj(keys)), on the image
+        // projections when they were computed once per image, else reassociated.
         let t2i = crossAttnTokenToImage, i2t = crossAttnImageToToken
-        let p = precomputed ?? image.project(t2i: t2i, i2t: i2t)
-        queries.add(t2i.attendProjected(q: queries + queryPE, k: p.k.pointer, v: p.v.pointer, keys: image.rows))
+        let q = queries + queryPE
+        if let p = precomputed {
+            queries.add(t2i.attendProjected(q: q, k: p.k.pointer, v: p.v.pointer, keys: image.rows))
+        } else {
+            queries.add(t2i.attendImage(q: q, image: image))
+        }
         queries = norm2(queries)
 
         queries.add(mlp(queries))
         queries = norm3(queries)
 
         // Image → token: keys = norm4(keys + out_proj(attention(q_proj(keys + PE), k_proj(queries + PE), v_proj(queries)))).
-        let o = image.workspace.o
-        i2t.attendFewKeys(projectedQueries: p.q.pointer, rows: image.rows, tokenQ: queries + queryPE, tokenV: queries,
-                          out: o.pointer)
-        image.addProjectedAndNormalise(o.pointer, outProj: i2t.outProj, norm: norm4)
-        withExtendedLifetime(p) {}
+        i2t.updateImage(&image, tokenQ: queries + queryPE, tokenV: queries, projectedQueries: precomputed.map { UnsafePointer($0.q.pointer) },
+                        norm: norm4)
+        withExtendedLifetime(precomputed) {}
         return queries
     }
 
@@ -228,10 +342,7 @@ public struct TwoWayTransformer: Sendable {
             queries = layer.forward(queries: queries, queryPE: pointEmbedding, image: &image,
                                     precomputed: l == 0 ? firstLayer : nil)
         }
-        let fin = finalAttnTokenToImage
-        let p = image.project(t2i: fin, i2t: nil)
-        queries.add(fin.attendProjected(q: queries + pointEmbedding, k: p.k.pointer, v: p.v.pointer, keys: image.rows))
-        withExtendedLifetime(p) {}
+        queries.add(finalAttnTokenToImage.attendImage(q: queries + pointEmbedding, image: image))
         return normFinalAttn(queries)
     }
 
