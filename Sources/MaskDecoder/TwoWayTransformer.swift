@@ -287,7 +287,7 @@ func fillRows(_ x: UnsafeMutablePointer<Float>, rows: Int, columns: Int, with va
 /// The image side (4,096 tokens for a 64×64 embedding) is held as (h·w, C) rows in a
 /// ``DecoderWorkspace``; the prompt side (a handful of tokens) as small tensors. With a few prompt tokens
 /// against thousands of image tokens, the cross attentions are reassociated so that the image tokens are
-/// never run through a projection (see ``DecoderAttention``'s `attendImage` and `updateImage`); only the first
+/// never run through a projection (see ``DecoderAttention``'s `attendImages` and `updateImages`); only the first
 /// layer, whose image tokens do not depend on the prompt, uses image projections, computed once per image
 /// (``ImageProjections``, made by ``MaskDecoder/prepare(imageEmbedding:imagePE:dense:precomputeFirstLayer:)``).
 public struct TwoWayAttentionBlock: Sendable {

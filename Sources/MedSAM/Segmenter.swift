@@ -299,8 +299,9 @@ public final class Segmenter: Sendable {
 
 /// A one-entry cache (one per ``Segmenter``) of the prompt-independent decoder state
 /// (``DecoderImageContext``, ~18 MB for a 64×64 embedding) of the last embedding segmented, plus one idle
-/// ``DecoderWorkspace`` (~16 MB), so that interactive use (one box per call on the same image) neither
-/// recomputes the image-only projections nor faults in fresh scratch memory on every call.
+/// ``DecoderWorkspace`` (~10 MB: keys, keys + PE, attention probabilities), so that interactive use (one box
+/// per call on the same image) neither recomputes the image-only projections nor faults in fresh scratch memory
+/// on every call.
 ///
 /// The entry keeps the embedding's tensor alive, so comparing storage addresses identifies the embedding
 /// (no other live tensor can share the address). A workspace is checked out by one call at a time; concurrent
