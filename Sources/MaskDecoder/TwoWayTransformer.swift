@@ -87,40 +87,209 @@ public struct DecoderAttention: Sendable {
         return out
     }
 
-    /// Image→token attention: `out[r] = attention(Q[r], k_proj(tokenQ), v_proj(tokenV))` for the
-    /// (nq, internalDim) projected image queries `Q`, written to `out` (nq, internalDim), before `out_proj`.
-    /// With a handful of keys (the prompt tokens) the softmax runs per image row in registers.
-    func attendFewKeys(projectedQueries qp: UnsafePointer<Float>, rows nq: Int, tokenQ: Tensor, tokenV: Tensor,
-                       out: UnsafeMutablePointer<Float>) {
-        let kp = kProj(tokenQ), vp = vProj(tokenV)
-        let nk = kp.count / internalDim
-        let d = internalDim / numHeads
-        let dim = internalDim, heads = numHeads
+    /// Token→image attention for a batch of prompts, each over its own image side's current tokens: q (B, nq, E)
+    /// with `B == images.count` → (B, nq, E). Reassociated so that the image tokens are never projected
+    /// (`attention(q_proj(q), k_proj(keys + PE), v_proj(keys))` followed by `out_proj`):
+    ///
+    /// - scores per head: `q_h·(W_k,h·x + b_k,h)ᵀ = (q_h·W_k,h)·xᵀ + q_h·b_k,h`; the last term is the same for
+    ///   every key of a query row, which the softmax ignores, so it is left out;
+    /// - values per head: `A_h·(x·W_v,hᵀ + b_v,h) = (A_h·x)·W_v,hᵀ + b_v,h` (the rows of `A_h` sum to 1).
+    ///
+    /// All heads' `q_h·W_k,h` rows (H·nq of them, width C) run as one attention over the (h·w, C) image rows,
+    /// which costs 2·(H·nq)·(h·w)·C multiply-adds per product instead of the 2·(h·w)·C·internalDim of each image
+    /// projection. Same mathematics as the module, different rounding. `q_proj` and `out_proj` run once on
+    /// all prompts' tokens.
+    func attendImages(q: Tensor, images: [ImageSide]) -> Tensor {
+        let b = images.count, dim = internalDim
+        let nq = q.count / q.shape[q.rank - 1] / max(b, 1)
+        precondition(nq * b * q.shape[q.rank - 1] == q.count, "one row block of queries per image side")
+        let qp = qProj(q)                                                     // (B·nq, D)
+        var o = Tensor(uninitializedShape: [b * nq, dim])
+        qp.withUnsafeBufferPointer { qb in
+            o.withUnsafeMutableBufferPointer { ob in
+                for (i, image) in images.enumerated() {
+                    attendImage(projectedQueries: qb.baseAddress! + i * nq * dim, rows: nq, image: image,
+                                out: ob.baseAddress! + i * nq * dim)
+                }
+            }
+        }
+        return outProj(o.reshaped(Array(q.shape.dropLast()) + [dim]))
+    }
+
+    /// One prompt's part of ``attendImages(q:images:)``: (nq, internalDim) projected queries → (nq, internalDim)
+    /// attention output before `out_proj`.
+    private func attendImage(projectedQueries qp: UnsafePointer<Float>, rows nq: Int, image: ImageSide,
+                             out: UnsafeMutablePointer<Float>) {
+        let c = image.channels, n = image.rows
+        let heads = numHeads, d = internalDim / numHeads, dim = internalDim
+        let u = perHeadProducts(qp, rows: nq, kProj, weightIsOutByIn: true)   // (H·nq, C)
+        let z = TensorStorage(uninitializedCount: heads * nq * c)
+        let per = AttentionKernel.scratchCount(queries: heads * nq, keys: n)
+        let scratch = TensorStorage(uninitializedCount: per)
+        AttentionKernel.run(queries: heads * nq, keys: n, qkDim: c, vDim: c, q: u.pointer, ldq: c,
+                            k: image.keysPE, ldk: c, v: image.keys, ldv: c, out: z.pointer, ldo: c,
+                            scale: 1 / Float(d).squareRoot(), scratch: scratch.pointer, scratchCount: per)
+        fillRows(out, rows: nq, columns: dim, with: vProj.bias)
+        vProj.weight.withUnsafeBufferPointer { w in
+            for h in 0..<heads {
+                // out[:, h·d ..< (h+1)·d] += Z_h · W_v,hᵀ with Z_h (nq, C), W_v,h (d, C).
+                BLAS.sgemmSerial(transposeB: true, m: nq, n: d, k: c, a: z.pointer + h * nq * c, lda: c,
+                                 b: w.baseAddress! + h * d * c, ldb: c, beta: 1, c: out + h * d, ldc: dim)
+            }
+        }
+        withExtendedLifetime((u, z, scratch, image)) {}
+    }
+
+    /// Image→token attention and the image update `keys = norm(keys + out_proj(attention(q_proj(keys + PE),
+    /// k_proj(tokenQ), v_proj(tokenV))))` for a batch of prompts (tokenQ, tokenV (B, nt, E), `B ==
+    /// images.count`), each updating its own image side. Reassociated so that neither `q_proj` nor `out_proj`
+    /// runs on the image tokens:
+    ///
+    /// - scores per head: `(x·W_q,hᵀ + b_q,h)·K_hᵀ = x·(K_h·W_q,h)ᵀ + b_q,h·K_hᵀ` for the few token keys `K_h`
+    ///   (or `Q_h·K_hᵀ` when the image queries `Q` were projected once per image, `projectedQueries`: then the
+    ///   image is the same for every prompt and all prompts' scores are one GEMM, as wide as B·H·nt);
+    /// - output: `out_proj(A·V) = Σ_h A_h·(V_h·W_o,hᵀ) + b_o`.
+    ///
+    /// The probabilities of all heads are one (h·w, H·nt) matrix per prompt, so both products are GEMMs of
+    /// inner width H·nt (56 for a box) instead of internalDim-wide projections. Same mathematics, different
+    /// rounding.
+    func updateImages(_ images: inout [ImageSide], tokenQ: Tensor, tokenV: Tensor, projectedQueries: UnsafePointer<Float>?,
+                      norm: LayerNorm) {
+        guard let first = images.first else { return }
+        let b = images.count
+        let kt = kProj(tokenQ), vt = vProj(tokenV)                           // (B·nt, D)
+        let heads = numHeads, d = internalDim / numHeads, dim = internalDim
+        let nt = kt.count / dim / b
+        precondition(nt * b * dim == kt.count, "one row block of tokens per image side")
+        let c = first.channels, n = first.rows
+        let cols = heads * nt
         let scale = 1 / Float(d).squareRoot()
-        let qq = SendablePointer(UnsafeMutablePointer(mutating: qp))
-        let oo = SendablePointer(out)
-        kp.withUnsafeBufferPointer { kb in
-            vp.withUnsafeBufferPointer { vb in
-                let kk = SendablePointer(UnsafeMutablePointer(mutating: kb.baseAddress!))
-                let vv = SendablePointer(UnsafeMutablePointer(mutating: vb.baseAddress!))
-                Parallel.forRanges(nq, minimumPerThread: 256) { r in
-                    Kernels.attentionFewKeys(q: qq.pointer + r.lowerBound * dim, ldq: dim, k: kk.pointer, ldk: dim, v: vv.pointer, ldv: dim,
-                                         out: oo.pointer + r.lowerBound * dim, ldo: dim, rows: r.count, keys: nk, heads: heads,
-                                         headDim: d, scale: scale)
+        // M_i = [V_h·W_o,hᵀ]_h (H·nt, C) per prompt.
+        let m = TensorStorage(uninitializedCount: b * cols * c)
+        vt.withUnsafeBufferPointer { vb in
+            for i in 0..<b {
+                perHeadProducts(vb.baseAddress! + i * nt * dim, rows: nt, outProj, weightIsOutByIn: false,
+                                into: m.pointer + i * cols * c)
+            }
+        }
+        if let qp = projectedQueries {
+            // Q (n, D) · blockdiag(K_h)ᵀ for every prompt: column i·H·nt + h·nt + j is prompt i, head h, token j.
+            let width = b * cols
+            let gt = TensorStorage(uninitializedCount: width * dim)
+            gt.pointer.initialize(repeating: 0, count: width * dim)
+            kt.withUnsafeBufferPointer { kb in
+                for i in 0..<b {
+                    for h in 0..<heads {
+                        for j in 0..<nt {
+                            (gt.pointer + (i * cols + h * nt + j) * dim + h * d)
+                                .update(from: kb.baseAddress! + (i * nt + j) * dim + h * d, count: d)
+                        }
+                    }
+                }
+            }
+            let probabilities = first.scratch(count: n * width)
+            let p = probabilities.pointer
+            BLAS.sgemm(transposeB: true, m: n, n: width, k: dim, alpha: scale, a: qp, lda: dim, b: gt.pointer, ldb: dim,
+                       c: p, ldc: width)
+            Self.softmaxGroups(p, groups: n * b * heads, size: nt)
+            for i in 0..<b {
+                images[i].addProductAndNormalise(p + i * cols, lda: width, inner: cols, m.pointer + i * cols * c,
+                                                 bias: outProj.bias, norm: norm)
+            }
+            withExtendedLifetime((gt, probabilities)) {}
+        } else {
+            let gt = TensorStorage(uninitializedCount: cols * c)
+            var g = [Float](repeating: 0, count: cols)
+            for i in 0..<b {
+                kt.withUnsafeBufferPointer { kb in
+                    let k = kb.baseAddress! + i * nt * dim
+                    perHeadProducts(k, rows: nt, qProj, weightIsOutByIn: true, into: gt.pointer)   // (H·nt, C)
+                    // g[h·nt + j] = b_q,h · K_h[j]: the query bias's share of each score.
+                    if let bq = qProj.bias {
+                        bq.withUnsafeBufferPointer { bb in
+                            for h in 0..<heads {
+                                for j in 0..<nt {
+                                    var s: Float = 0
+                                    for e in 0..<d { s += bb[h * d + e] * k[j * dim + h * d + e] }
+                                    g[h * nt + j] = s
+                                }
+                            }
+                        }
+                    }
+                }
+                let probabilities = images[i].scratch(count: n * cols)
+                let p = probabilities.pointer
+                g.withUnsafeBufferPointer { gb in fillRows(p, rows: n, columns: cols, with: gb.baseAddress!) }
+                BLAS.sgemm(transposeB: true, m: n, n: cols, k: c, alpha: scale, a: images[i].keysPE, lda: c, b: gt.pointer,
+                           ldb: c, beta: scale, c: p, ldc: cols)
+                Self.softmaxGroups(p, groups: n * heads, size: nt)
+                images[i].addProductAndNormalise(p, lda: cols, inner: cols, m.pointer + i * cols * c,
+                                                 bias: outProj.bias, norm: norm)
+                withExtendedLifetime(probabilities) {}
+            }
+            withExtendedLifetime(gt) {}
+        }
+        withExtendedLifetime(m) {}
+    }
+
+    /// Softmax over each of `groups` contiguous groups of `size` floats.
+    private static func softmaxGroups(_ p: UnsafeMutablePointer<Float>, groups: Int, size: Int) {
+        let sp = SendablePointer(p)
+        Parallel.forRanges(groups, minimumPerThread: 2048) { r in
+            Kernels.softmaxRows(sp.pointer + r.lowerBound * size, rows: r.count, columns: size, stride: size)
+        }
+    }
+
+    /// Per-head products of a few (rows, internalDim) token rows `x` with a projection's head blocks, stacked
+    /// head-major into (H·rows, C) at `out`: row `h·rows + j` is `Σ_e x[j, h·d + e] · W[h·d + e, ·]` for a
+    /// projection into the heads (`weightIsOutByIn`, W (internalDim, C)), or `Σ_e x[j, h·d + e] · W[·, h·d + e]`
+    /// for the output projection (W (C, internalDim)).
+    private func perHeadProducts(_ x: UnsafePointer<Float>, rows nt: Int, _ layer: Linear, weightIsOutByIn: Bool,
+                                 into out: UnsafeMutablePointer<Float>) {
+        let heads = numHeads, d = internalDim / numHeads, dim = internalDim
+        let c = weightIsOutByIn ? layer.inFeatures : layer.outFeatures
+        layer.weight.withUnsafeBufferPointer { w in
+            for h in 0..<heads {
+                if weightIsOutByIn {
+                    BLAS.sgemmSerial(m: nt, n: c, k: d, a: x + h * d, lda: dim,
+                                     b: w.baseAddress! + h * d * c, ldb: c, c: out + h * nt * c, ldc: c)
+                } else {
+                    BLAS.sgemmSerial(transposeB: true, m: nt, n: c, k: d, a: x + h * d, lda: dim,
+                                     b: w.baseAddress! + h * d, ldb: dim, c: out + h * nt * c, ldc: c)
                 }
             }
         }
     }
+
+    /// ``perHeadProducts(_:rows:_:weightIsOutByIn:into:)`` into new storage.
+    private func perHeadProducts(_ x: UnsafePointer<Float>, rows nt: Int, _ layer: Linear, weightIsOutByIn: Bool) -> TensorStorage {
+        let c = weightIsOutByIn ? layer.inFeatures : layer.outFeatures
+        let out = TensorStorage(uninitializedCount: numHeads * nt * c)
+        perHeadProducts(x, rows: nt, layer, weightIsOutByIn: weightIsOutByIn, into: out.pointer)
+        return out
+    }
+}
+
+/// Sets each of `rows` rows (`columns` wide, contiguous) to `values` (or to zeros when nil).
+func fillRows(_ x: UnsafeMutablePointer<Float>, rows: Int, columns: Int, with values: Tensor?) {
+    guard let values else { x.update(repeating: 0, count: rows * columns); return }
+    values.withUnsafeBufferPointer { fillRows(x, rows: rows, columns: columns, with: $0.baseAddress!) }
+}
+
+/// Sets each of `rows` rows (`columns` wide, contiguous) to the `columns` floats at `values`.
+func fillRows(_ x: UnsafeMutablePointer<Float>, rows: Int, columns: Int, with values: UnsafePointer<Float>) {
+    for r in 0..<rows { (x + r * columns).update(from: values, count: columns) }
 }
 
 /// One `TwoWayAttentionBlock`: token self-attention, token→image cross-attention, token MLP,
 /// image→token cross-attention, each followed by a LayerNorm (eps 1e-5).
 ///
 /// The image side (4,096 tokens for a 64×64 embedding) is held as (h·w, C) rows in a
-/// ``DecoderWorkspace``; the prompt side (a handful of tokens) as small tensors. The block's
-/// prompt-independent image projections (`k_proj`/`v_proj` of the token→image attention and `q_proj` of
-/// the image→token attention) are either computed here or passed in precomputed (``ImageProjections``,
-/// made once per image by ``MaskDecoder/prepare(imageEmbedding:imagePE:dense:precomputeFirstLayer:)``).
+/// ``DecoderWorkspace``; the prompt side (a handful of tokens) as small tensors. With a few prompt tokens
+/// against thousands of image tokens, the cross attentions are reassociated so that the image tokens are
+/// never run through a projection (see ``DecoderAttention``'s `attendImages` and `updateImages`); only the first
+/// layer, whose image tokens do not depend on the prompt, uses image projections, computed once per image
+/// (``ImageProjections``, made by ``MaskDecoder/prepare(imageEmbedding:imagePE:dense:precomputeFirstLayer:)``).
 public struct TwoWayAttentionBlock: Sendable {
     public let selfAttn: DecoderAttention
     public let norm1: LayerNorm
@@ -151,10 +320,12 @@ public struct TwoWayAttentionBlock: Sendable {
     /// Largest attention width of the block (sizes a workspace).
     var internalDim: Int { max(crossAttnTokenToImage.internalDim, crossAttnImageToToken.internalDim) }
 
-    /// The block's forward pass on one image: updates the image side in place and returns the new queries.
+    /// The block's forward pass for a batch of prompts (queries and queryPE (B, N, C)), prompt `i` against image
+    /// side `images[i]`: updates the image sides in place and returns the new queries. `precomputed` (the first
+    /// layer's image projections) requires every image side to be the same prepared image.
     ///
-    /// On entry `image.keysPE` holds `keys + keyPE`; on return the same holds for the updated keys.
-    func forward(queries: Tensor, queryPE: Tensor, image: inout ImageSide, precomputed: ImageProjections?) -> Tensor {
+    /// On entry each `keysPE` holds `keys + keyPE`; on return the same holds for the updated keys.
+    func forward(queries: Tensor, queryPE: Tensor, images: inout [ImageSide], precomputed: ImageProjections?) -> Tensor {
         var queries = queries
         if skipFirstLayerPE {
             queries = selfAttn(q: queries, k: queries, v: queries)
@@ -164,21 +335,24 @@ public struct TwoWayAttentionBlock: Sendable {
         }
         queries = norm1(queries)
 
-        // Token → image: attention(q_proj(queries + PE), k_proj(keys + PE), v_proj(keys)).
+        // Token → image: attention(q_proj(queries + PE), k_proj(keys + PE), v_proj(keys)), on the image
+        // projections when they were computed once per image, else reassociated.
         let t2i = crossAttnTokenToImage, i2t = crossAttnImageToToken
-        let p = precomputed ?? image.project(t2i: t2i, i2t: i2t)
-        queries.add(t2i.attendProjected(q: queries + queryPE, k: p.k.pointer, v: p.v.pointer, keys: image.rows))
+        let q = queries + queryPE
+        if let p = precomputed {
+            queries.add(t2i.attendProjected(q: q, k: p.k.pointer, v: p.v.pointer, keys: images.first?.rows ?? 0))
+        } else {
+            queries.add(t2i.attendImages(q: q, images: images))
+        }
         queries = norm2(queries)
 
         queries.add(mlp(queries))
         queries = norm3(queries)
 
         // Image → token: keys = norm4(keys + out_proj(attention(q_proj(keys + PE), k_proj(queries + PE), v_proj(queries)))).
-        let o = image.workspace.o
-        i2t.attendFewKeys(projectedQueries: p.q.pointer, rows: image.rows, tokenQ: queries + queryPE, tokenV: queries,
-                          out: o.pointer)
-        image.addProjectedAndNormalise(o.pointer, outProj: i2t.outProj, norm: norm4)
-        withExtendedLifetime(p) {}
+        i2t.updateImages(&images, tokenQ: queries + queryPE, tokenV: queries,
+                         projectedQueries: precomputed.map { UnsafePointer($0.q.pointer) }, norm: norm4)
+        withExtendedLifetime(precomputed) {}
         return queries
     }
 
@@ -188,11 +362,11 @@ public struct TwoWayAttentionBlock: Sendable {
         let (b, nq, c, nk) = (queries.shape[0], queries.shape[1], queries.shape[2], keys.shape[1])
         var outQ = [Tensor](), outK = [Tensor]()
         for bi in 0..<b {
-            var image = ImageSide(rows: keys.batchItem(bi).reshaped([nk, c]), pe: keyPE.batchItem(bi).reshaped([nk, c]),
-                                  internalDim: internalDim)
-            let q = forward(queries: queries.batchItem(bi), queryPE: queryPE.batchItem(bi), image: &image, precomputed: nil)
+            var images = [ImageSide(rows: keys.batchItem(bi).reshaped([nk, c]), pe: keyPE.batchItem(bi).reshaped([nk, c]),
+                                    internalDim: internalDim)]
+            let q = forward(queries: queries.batchItem(bi), queryPE: queryPE.batchItem(bi), images: &images, precomputed: nil)
             outQ.append(q)
-            outK.append(image.keysTensor())
+            outK.append(images[0].keysTensor())
         }
         return (Tensor.concatenate(outQ, axis: 0).reshaped([b, nq, c]), Tensor.concatenate(outK, axis: 0).reshaped([b, nk, c]))
     }
@@ -219,19 +393,18 @@ public struct TwoWayTransformer: Sendable {
     /// Largest attention width of the transformer (sizes a workspace).
     var internalDim: Int { (layers.map(\.internalDim) + [finalAttnTokenToImage.internalDim]).max()! }
 
-    /// The forward pass on one image: `pointEmbedding` (1, N, C) tokens against the image side; returns the
-    /// final queries (1, N, C) and leaves the final keys in `image`. `firstLayer` are the first layer's
-    /// image projections when precomputed (they do not depend on the prompt).
-    func forward(pointEmbedding: Tensor, image: inout ImageSide, firstLayer: ImageProjections?) -> Tensor {
+    /// The forward pass for a batch of prompts: `pointEmbedding` (B, N, C) tokens, prompt `i` against image side
+    /// `images[i]`; returns the final queries (B, N, C) and leaves the final keys in `images`. `firstLayer` are
+    /// the first layer's image projections when precomputed (they do not depend on the prompt; every image side
+    /// must then be that prepared image). Where the prompts share the image (the first layer) their products
+    /// are one GEMM; every token-side layer runs once on all B·N tokens.
+    func forward(pointEmbedding: Tensor, images: inout [ImageSide], firstLayer: ImageProjections?) -> Tensor {
         var queries = pointEmbedding
         for (l, layer) in layers.enumerated() {
-            queries = layer.forward(queries: queries, queryPE: pointEmbedding, image: &image,
+            queries = layer.forward(queries: queries, queryPE: pointEmbedding, images: &images,
                                     precomputed: l == 0 ? firstLayer : nil)
         }
-        let fin = finalAttnTokenToImage
-        let p = image.project(t2i: fin, i2t: nil)
-        queries.add(fin.attendProjected(q: queries + pointEmbedding, k: p.k.pointer, v: p.v.pointer, keys: image.rows))
-        withExtendedLifetime(p) {}
+        queries.add(finalAttnTokenToImage.attendImages(q: queries + pointEmbedding, images: images))
         return normFinalAttn(queries)
     }
 
@@ -247,9 +420,9 @@ public struct TwoWayTransformer: Sendable {
         let n = h * w
         var outQ = [Tensor](), outK = [Tensor]()
         for bi in 0..<b {
-            var image = ImageSide(planes: imageEmbedding.batchItem(bi), pe: imagePE.batchItem(bi), internalDim: internalDim)
-            outQ.append(forward(pointEmbedding: pointEmbedding.batchItem(bi), image: &image, firstLayer: nil))
-            outK.append(image.keysTensor())
+            var images = [ImageSide(planes: imageEmbedding.batchItem(bi), pe: imagePE.batchItem(bi), internalDim: internalDim)]
+            outQ.append(forward(pointEmbedding: pointEmbedding.batchItem(bi), images: &images, firstLayer: nil))
+            outK.append(images[0].keysTensor())
         }
         let nq = pointEmbedding.shape[1]
         return (Tensor.concatenate(outQ, axis: 0).reshaped([b, nq, c]), Tensor.concatenate(outK, axis: 0).reshaped([b, n, c]))

@@ -205,8 +205,14 @@ public final class Segmenter: Sendable {
         // layer's image projections) is computed once and shared by all prompts.
         let shared = decoderState(for: embedding)
         defer { decoderCache.checkIn(shared.workspace) }
-        return try modelPrompts.map { prompt in
-            try decode(embedding, prompt: prompt, frame: frame, context: shared.context, workspace: shared.workspace)
+        // Prompts without a mask input share the prepared image and are decoded together in one pass.
+        let plain = modelPrompts.indices.filter { modelPrompts[$0].mask == nil }
+        let outs = maskDecoder.decode(shared.context, prompts: plain.map { promptEncoder.sparseEmbedding(modelPrompts[$0]) },
+                                      multimaskOutput: false, workspace: shared.workspace)
+        let decoded = Dictionary(uniqueKeysWithValues: zip(plain, outs))
+        return try modelPrompts.indices.map { i in
+            try decode(embedding, prompt: modelPrompts[i], frame: frame, context: shared.context, workspace: shared.workspace,
+                       decoded: decoded[i])
         }
     }
 
@@ -241,13 +247,17 @@ public final class Segmenter: Sendable {
         return (context, workspace)
     }
 
-    /// Prompt encoder + mask decoder + the frame's post-processing for one model-frame prompt. Prompts with a
-    /// mask input have their own dense embedding and so their own decoder context.
+    /// Prompt encoder + mask decoder + the frame's post-processing for one model-frame prompt (only the
+    /// post-processing when the decoder's output for it is given: `decoded`). Prompts with a mask input have their
+    /// own dense embedding and so their own decoder context.
     func decode(_ embedding: ImageEmbedding, prompt: Prompt, frame: any ModelFrame,
-                context: DecoderImageContext? = nil, workspace: DecoderWorkspace? = nil) throws -> Segmentation {
+                context: DecoderImageContext? = nil, workspace: DecoderWorkspace? = nil,
+                decoded: MaskDecoder.Output? = nil) throws -> Segmentation {
         let (w, h) = (embedding.width, embedding.height)
         let out: MaskDecoder.Output
-        if let context, prompt.mask == nil {
+        if let decoded {
+            out = decoded
+        } else if let context, prompt.mask == nil {
             out = maskDecoder.decode(context, sparse: promptEncoder.sparseEmbedding(prompt), multimaskOutput: false,
                                      workspace: workspace)
         } else {
@@ -289,8 +299,9 @@ public final class Segmenter: Sendable {
 
 /// A one-entry cache (one per ``Segmenter``) of the prompt-independent decoder state
 /// (``DecoderImageContext``, ~18 MB for a 64×64 embedding) of the last embedding segmented, plus one idle
-/// ``DecoderWorkspace`` (~16 MB), so that interactive use (one box per call on the same image) neither
-/// recomputes the image-only projections nor faults in fresh scratch memory on every call.
+/// ``DecoderWorkspace`` (~10 MB: keys, keys + PE, attention probabilities), so that interactive use (one box
+/// per call on the same image) neither recomputes the image-only projections nor faults in fresh scratch memory
+/// on every call.
 ///
 /// The entry keeps the embedding's tensor alive, so comparing storage addresses identifies the embedding
 /// (no other live tensor can share the address). A workspace is checked out by one call at a time; concurrent

@@ -124,6 +124,46 @@ final class MaskDecoderTests: XCTestCase {
     }
 }
 
+extension MaskDecoderTests {
+    /// Several prompts decoded together in one call (passes of up to `maxPromptsPerPass` prompts with the same
+    /// number of tokens, first-layer scores as one wide GEMM) give each prompt what decoding it alone gives, in the
+    /// caller's order: 11 prompts (the golden's two, rescaled copies of them, and prompts with one and three
+    /// tokens) so that there are two passes of the two-token group and groups of other sizes in between.
+    func testPromptsDecodedTogetherMatchOneByOne() throws {
+        let g = try Golden("layers/mask_decoder")
+        let decoder = try maskDecoder(g)
+        let image = try g.input("image_embeddings").batchItemForTest(0), pe = try g.input("image_pe")
+        let dense = try g.input("dense_prompt_embeddings").batchItemForTest(0), sparse = try g.input("sparse_prompt_embeddings")
+        let dim = sparse.shape[2], n = sparse.shape[1]
+        XCTAssertEqual(n, 2, "the golden's prompts have two tokens")
+        let base = (0..<sparse.shape[0]).map { sparse.batchItemForTest($0).reshaped([n, dim]) }
+        var prompts = [Tensor]()
+        for k in 0..<9 {
+            let s = base[k % base.count].scalars.map { $0 * (1 + 0.1 * Float(k)) }
+            prompts.append(Tensor(shape: [n, dim], scalars: s))
+        }
+        prompts.insert(Tensor(shape: [1, dim], scalars: Array(base[0].scalars[0..<dim])), at: 3)
+        prompts.insert(Tensor(shape: [3, dim], scalars: base[1].scalars + Array(base[0].scalars[0..<dim])), at: 7)
+        XCTAssertGreaterThan(prompts.count - 2, MaskDecoder.maxPromptsPerPass, "two passes of the two-token prompts")
+        let ctx = decoder.prepare(imageEmbedding: image, imagePE: pe, dense: dense)
+        for multimask in [false, true] {
+            let together = decoder.decode(ctx, prompts: prompts, multimaskOutput: multimask)
+            XCTAssertEqual(together.count, prompts.count)
+            var spread: Float = 0
+            for (i, p) in prompts.enumerated() {
+                let alone = decoder.decode(ctx, sparse: p, multimaskOutput: multimask)
+                XCTAssertEqual(together[i].masks.shape, alone.masks.shape)
+                XCTAssertLessThanOrEqual(maxAbsDifference(alone.masks.scalars, together[i].masks.scalars), 1e-4, "prompt \(i)")
+                XCTAssertEqual(alone.iouPredictions.count, together[i].iouPredictions.count)
+                for (a, b) in zip(alone.iouPredictions, together[i].iouPredictions) { XCTAssertEqual(a, b, accuracy: 1e-5) }
+                if i > 0 { spread = max(spread, maxAbsDifference(alone.masks.scalars, together[i - 1].masks.scalars)) }
+            }
+            // The prompts give different masks, so a mix-up of the order would have been seen.
+            XCTAssertGreaterThan(spread, 1e-2)
+        }
+    }
+}
+
 /// The golden's mask decoder, configured from its config.
 private func maskDecoder(_ g: Golden) throws -> MaskDecoder {
     let t = g.config["transformer"] as! [String: Any]
