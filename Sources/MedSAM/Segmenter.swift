@@ -174,7 +174,10 @@ public final class Segmenter: Sendable {
                 + "\(p.embedDim)×\(p.imageEmbeddingSize)² from \(p.inputImageSize)², mask decoder \(d.transformerDim) channels")
         }
         self.variant = variant
-        self.precision = precision
+        // What the encoder was built in: a converted int8 file is int8 whatever was asked; a variant that ignores
+        // the loader's precision stays fp32.
+        let built = Set(loader.reducedWeights.values)
+        self.precision = built.contains(.int8) ? .int8 : built.contains(.bf16) ? .bf16 : .fp32
         encoder = parts.encoder
         promptEncoder = parts.promptEncoder
         maskDecoder = parts.maskDecoder

@@ -12,6 +12,8 @@ public struct SegmentRequest: Sendable {
     /// The variants `model` is looked up in.
     public var registry = ModelRegistry.standard
     public var checkpoint: String?
+    /// The image encoder's arithmetic (`--precision`).
+    public var precision = Precision.fp32
     public var output: String
     public var probabilities: String?
     public var overlay: String?
@@ -30,6 +32,8 @@ public struct VolumeRequest: Sendable {
     /// The variants `model` is looked up in.
     public var registry = ModelRegistry.standard
     public var checkpoint: String?
+    /// The image encoder's arithmetic (`--precision`).
+    public var precision = Precision.fp32
     public var output: String
     public var window: String?
     public init(input: String, output: String) { self.input = input; self.output = output }
@@ -61,7 +65,7 @@ public enum Pipelines {
         let sliceText = input.slice.map { ", slice \($0)" } ?? ""
         log("\(input.url.lastPathComponent): \(input.format.rawValue) \(input.width)×\(input.height)\(sliceText), \(input.windowDescription)")
         let t0 = Date()
-        let segmenter = try ModelLoader.load(variant, checkpoint: r.checkpoint, registry: r.registry)
+        let segmenter = try ModelLoader.load(variant, checkpoint: r.checkpoint, registry: r.registry, precision: r.precision)
         let t1 = Date()
         let embedding = try segmenter.embed(input.image)
         let results = try segmenter.segment(embedding, prompts: prompts)
@@ -171,7 +175,7 @@ public enum Pipelines {
         try OutputWriter.checkExtension(out, allowed: input.format == .nifti ? ["nii.gz", "nii"] : ["npz"], what: "--output")
         log("\(input.url.lastPathComponent): \(v.width)×\(v.height)×\(v.depth), \(input.windowDescription), \(boxes.count) box(es)")
         let t0 = Date()
-        let segmenter = try ModelLoader.load(variant, checkpoint: r.checkpoint, registry: r.registry)
+        let segmenter = try ModelLoader.load(variant, checkpoint: r.checkpoint, registry: r.registry, precision: r.precision)
         let labels = try segmenter.segmentVolume(v, boxes: boxes)
         try writeVolumeLabels(labels, input: input, to: out)
         let counts = (1...boxes.count).map { k in labels.reduce(0) { $0 + ($1 == UInt16(k) ? 1 : 0) } }

@@ -26,8 +26,7 @@ public enum Precision: String, Sendable, CaseIterable, Codable, CustomStringConv
 package struct Int8Weights: Sendable {
     /// Output features (rows of the PyTorch weight) and input features.
     package let outFeatures: Int, inFeatures: Int
-    /// The row-major (out × in) int8 values and their per-row scales (`w ≈ q · scale`), as stored in a file.
-    package let values: [Int8]
+    /// The per-row scales (`w ≈ q · scale`).
     package let scales: [Float]
     /// The GEMM's panel layout, the padded column sums and padded scales.
     let packed: [Int8]
@@ -56,7 +55,6 @@ package struct Int8Weights: Sendable {
         precondition(values.count == n * k && scales.count == n, "Int8Weights: \(values.count) values, \(scales.count) scales for \(n)×\(k)")
         outFeatures = n
         inFeatures = k
-        self.values = values
         self.scales = scales
         let np = Kernels.paddedColumns(n), kp = Kernels.int8PaddedDepth(k)
         var packed = [Int8](repeating: 0, count: np * kp)
@@ -73,18 +71,25 @@ package struct Int8Weights: Sendable {
         paddedScales = scales + [Float](repeating: 0, count: np - n)
     }
 
+    /// The row-major (out × in) int8 values, as stored in a file (unpacked from the panels; only the packed
+    /// copy is kept in memory).
+    package var values: [Int8] {
+        let (n, k) = (outFeatures, inFeatures), kg = paddedDepth / 4
+        var out = [Int8](repeating: 0, count: n * k)
+        for j in 0..<n { for t in 0..<k { out[j * k + t] = packed[((j / 16) * kg + t / 4) * 64 + (j % 16) * 4 + t % 4] } }
+        return out
+    }
+
     /// The dequantised (out × in) matrix `q · scale`.
     package var dequantized: Tensor {
-        let k = inFeatures
-        return Tensor(shape: [outFeatures, k], scalars: values.indices.map { Float(values[$0]) * scales[$0 / k] })
+        let k = inFeatures, q = values
+        return Tensor(shape: [outFeatures, k], scalars: q.indices.map { Float(q[$0]) * scales[$0 / k] })
     }
 }
 
 /// A weight matrix rounded to bf16, packed for the bf16 GEMM.
 package struct BF16Weights: Sendable {
     package let outFeatures: Int, inFeatures: Int
-    /// Row-major (out × in) bf16 bits, as stored in a file.
-    package let values: [UInt16]
     let packed: [UInt16]
     var paddedDepth: Int { Kernels.bf16PaddedDepth(inFeatures) }
 
@@ -99,12 +104,19 @@ package struct BF16Weights: Sendable {
         precondition(bits.count == n * k, "BF16Weights: \(bits.count) values for \(n)×\(k)")
         outFeatures = n
         inFeatures = k
-        values = bits
         var packed = [UInt16](repeating: 0, count: Kernels.paddedColumns(n) * Kernels.bf16PaddedDepth(k))
         bits.withUnsafeBufferPointer { b in
             packed.withUnsafeMutableBufferPointer { Kernels.bf16PackBits(b.baseAddress!, n: n, k: k, into: $0.baseAddress!) }
         }
         self.packed = packed
+    }
+
+    /// Row-major (out × in) bf16 bits, as stored in a file (unpacked from the panels).
+    package var values: [UInt16] {
+        let (n, k) = (outFeatures, inFeatures), kg = paddedDepth / 2
+        var out = [UInt16](repeating: 0, count: n * k)
+        for j in 0..<n { for t in 0..<k { out[j * k + t] = packed[((j / 16) * kg + t / 2) * 32 + (j % 16) * 2 + t % 2] } }
+        return out
     }
 
     /// The (out × in) matrix of the bf16 values as floats.

@@ -114,6 +114,8 @@ final class QuantizedGEMMTests: XCTestCase {
         let (n, k) = (37, 29)
         let w = Tensor(shape: [n, k], scalars: (0..<(n * k)).map { _ in Float.random(in: -1...1, using: &rng) })
         let q = Int8Weights(quantizing: w)
+        XCTAssertEqual(Int8Weights(values: q.values, scales: q.scales, outFeatures: n, inFeatures: k).packed, q.packed,
+                       "the panels unpack to the values that pack to them")
         let ws = w.scalars
         for r in 0..<n {
             let amax = ws[(r * k)..<((r + 1) * k)].map(abs).max()!
@@ -182,6 +184,7 @@ final class QuantizedGEMMTests: XCTestCase {
             let bias = (0..<n).map { _ in Float.random(in: -1...1, using: &rng) }
             let bits = wf.map(Kernels.bf16)
             let wv = BF16Weights(bits: bits, outFeatures: n, inFeatures: k)
+            XCTAssertEqual(wv.values, bits, "the panels unpack to the stored bits")
             let kp = Kernels.bf16PaddedDepth(k)
             var outs: [[Float]] = []
             for v in variants {

@@ -1,3 +1,4 @@
+import Checkpoint
 import Tensor
 
 /// `nn.Linear`: `y = x·Wᵀ + b` over the last dimension.
@@ -42,12 +43,33 @@ public struct Linear: Sendable {
     }
 
     /// Loads `weight` (and `bias`) under `scope`, converted to the scope's precision.
+    ///
+    /// A weight stored already quantised (int8 values with a `weight_scale` of one scale per output row, as
+    /// `medsam convert --precision int8` writes) is used as it is, in int8, whatever the scope's precision.
+    /// - Throws: `WeightError` for missing or mis-shaped keys, and `.invalidConfiguration` for quantised values
+    ///   that are not integers in ±127 or scales that are negative or not finite.
     public init(_ scope: WeightScope, inFeatures: Int, outFeatures: Int, bias: Bool = true) throws {
         let w = try scope.tensor("weight", shape: [outFeatures, inFeatures])
         self.bias = bias ? try scope.tensor("bias", shape: [outFeatures]) : nil
         self.inFeatures = inFeatures
         self.outFeatures = outFeatures
+        // Generated sources (allKeys nil) claim every key; only an enumerable source can hold a stored scale.
+        let source = scope.loader.source
+        if source.allKeys != nil, source.contains(scope.key("weight_scale")) {
+            let scales = try scope.tensor("weight_scale", shape: [outFeatures]).scalars
+            let values = w.scalars
+            guard values.allSatisfy({ $0 == $0.rounded() && abs($0) <= 127 }),
+                  scales.allSatisfy({ $0.isFinite && $0 >= 0 }) else {
+                throw WeightError.invalidConfiguration(
+                    "\(scope.key("weight")): quantised weights must be integers in ±127 with finite, non-negative scales")
+            }
+            storage = .int8(Int8Weights(values: values.map { Int8($0) }, scales: scales,
+                                        outFeatures: outFeatures, inFeatures: inFeatures))
+            scope.loader.markReduced(scope.key("weight"), .int8)
+            return
+        }
         storage = Self.storage(w, precision: scope.precision)
+        if scope.precision != .fp32 { scope.loader.markReduced(scope.key("weight"), scope.precision) }
     }
 
     public init(weight: Tensor, bias: Tensor?, precision: Precision = .fp32) {

@@ -30,6 +30,14 @@ public final class WeightLoader: Sendable {
 
     func markUsed(_ key: String) { used.withLock { _ = $0.insert(key) } }
 
+    private let reduced = Mutex<[String: Precision]>([:])
+
+    /// Records that the weight `key` was built in a reduced precision (by ``Linear``).
+    package func markReduced(_ key: String, _ precision: Precision) { reduced.withLock { $0[key] = precision } }
+
+    /// The weights built in a reduced precision so far, by key (what `medsam convert --precision` stores reduced).
+    public var reducedWeights: [String: Precision] { reduced.withLock { $0 } }
+
     /// Throws ``WeightError/unexpectedKeys(_:)`` if the source holds keys under `prefix`
     /// that no module read (keys ending in one of `ignoring` are allowed to stay unused).
     public func checkAllUsed(under prefix: String = "", ignoring suffixes: [String] = ["num_batches_tracked"]) throws {
