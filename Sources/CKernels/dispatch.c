@@ -66,3 +66,57 @@ int mk_cpu_gemm_tier(void) {
     return 0;
 #endif
 }
+
+// ---- Reduced-precision GEMM variants (int8, bf16; include/mk_gemm_int8.h) ----------------------------
+#ifdef MK_X86
+#include <cpuid.h>
+// CPUID leaf 7: sub-leaf 0 ECX bit 11 AVX512_VNNI; sub-leaf 1 EAX bit 4 AVX-VNNI, bit 5 AVX512_BF16.
+static int mk_cpuid7(unsigned sub, int reg, int bit) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid_count(7, sub, &a, &b, &c, &d)) return 0;
+    unsigned r = reg == 0 ? a : reg == 2 ? c : 0;
+    return (int)((r >> bit) & 1u);
+}
+#endif
+
+int mk_q8_cpu_supports(int variant) {
+    if (variant <= MK_Q8_PORTABLE) return 1;
+#ifdef MK_X86
+    int avx2 = mk_cpu_supports(MK_VARIANT_AVX2);
+    if (variant == MK_Q8_AVX2) return avx2;
+    if (variant == MK_Q8_AVXVNNI) return avx2 && mk_cpuid7(1, 0, 4);
+    if (variant == MK_Q8_AVX512VNNI)
+        return mk_cpu_supports(MK_VARIANT_AVX512) && __builtin_cpu_supports("avx512bw") && mk_cpuid7(0, 2, 11);
+#endif
+    return 0;
+}
+
+static int mk_q8_cached = -2;
+
+int mk_q8_best_variant(void) {
+    int v = __atomic_load_n(&mk_q8_cached, __ATOMIC_RELAXED);
+    if (v != -2) return v;
+    // The general cap (MEDSAM_KERNELS) maps onto the int8 family: portable → portable, avx2 → 256-bit forms.
+    int cap = mk_best_variant();
+    int top = cap == MK_VARIANT_PORTABLE ? MK_Q8_PORTABLE : cap == MK_VARIANT_AVX2 ? MK_Q8_AVXVNNI : MK_Q8_AVX512VNNI;
+    v = top;
+    while (v > MK_Q8_PORTABLE && !mk_q8_cpu_supports(v)) v--;
+    __atomic_store_n(&mk_q8_cached, v, __ATOMIC_RELAXED);
+    return v;
+}
+
+int mk_q8_resolve_variant(int variant) {
+    if (variant < 0) return mk_q8_best_variant();
+    if (variant > MK_Q8_AVX512VNNI) variant = MK_Q8_AVX512VNNI;
+    while (variant > MK_Q8_PORTABLE && !mk_q8_cpu_supports(variant)) variant--;
+    return variant;
+}
+
+int mk_bf16_native(void) {
+#ifdef MK_X86
+    return mk_best_variant() >= MK_VARIANT_AVX512 && __builtin_cpu_supports("avx512bw") && mk_cpuid7(1, 0, 5);
+#else
+    return 0;
+#endif
+}
+// ---- end of reduced-precision GEMM variants ------------------------------------------------------------

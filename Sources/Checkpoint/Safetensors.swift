@@ -156,12 +156,22 @@ public enum Safetensors {
 
     /// Writes tensors as safetensors: keys in sorted order, data in the same order,
     /// header padded with spaces to a multiple of 8 bytes. `half` stores F16 instead of F32.
+    /// `dtypes` stores single keys otherwise: `.int8` (values must be integers in −128…127, e.g. quantised
+    /// weights), `.bfloat16` (rounded to nearest even), `.float32`.
     public static func write(
-        _ tensors: [String: Tensor], to url: URL, half: Bool = false, metadata: [String: String] = [:]
+        _ tensors: [String: Tensor], to url: URL, half: Bool = false, metadata: [String: String] = [:],
+        dtypes: [String: CheckpointDType] = [:]
     ) throws {
         let keys = tensors.keys.sorted()
-        let dtype = half ? "F16" : "F32"
-        let item = half ? 2 : 4
+        func dtypeOf(_ k: String) -> CheckpointDType { dtypes[k] ?? (half ? .float16 : .float32) }
+        for (k, d) in dtypes where ![.int8, .bfloat16, .float32, .float16].contains(d) {
+            throw CheckpointError.writeFailed(url.path, reason: "cannot write \(k) as \(d)")
+        }
+        for (k, d) in dtypes where d == .int8 {
+            if let t = tensors[k], !t.scalars.allSatisfy({ $0 == $0.rounded() && $0 >= -128 && $0 <= 127 }) {
+                throw CheckpointError.writeFailed(url.path, reason: "\(k): values are not int8")
+            }
+        }
         var json = "{"
         var parts: [String] = []
         if !metadata.isEmpty {
@@ -171,8 +181,8 @@ public enum Safetensors {
         var offset = 0
         for k in keys {
             let t = tensors[k]!
-            let end = offset + t.count * item
-            parts.append(jsonString(k) + ":{\"dtype\":\"\(dtype)\",\"shape\":["
+            let end = offset + t.count * dtypeOf(k).itemSize
+            parts.append(jsonString(k) + ":{\"dtype\":\"\(dtypeOf(k).rawValue)\",\"shape\":["
                 + t.shape.map(String.init).joined(separator: ",") + "],\"data_offsets\":[\(offset),\(end)]}")
             offset = end
         }
@@ -191,24 +201,31 @@ public enum Safetensors {
         var len = UInt64(header.count).littleEndian
         withUnsafeBytes(of: &len) { put($0.baseAddress!, 8) }
         header.withUnsafeBytes { put($0.baseAddress!, $0.count) }
-        if half {
-            let chunk = 1 << 16
-            var buf = [UInt16](repeating: 0, count: chunk)
-            for k in keys {
-                tensors[k]!.withUnsafeBufferPointer { src in
-                    var i = 0
-                    while i < src.count {
-                        let n = min(chunk, src.count - i)
+        let chunk = 1 << 16
+        var buf = [UInt16](repeating: 0, count: chunk)
+        var bytes = [Int8](repeating: 0, count: chunk)
+        for k in keys {
+            let d = dtypeOf(k)
+            tensors[k]!.withUnsafeBufferPointer { src in
+                if d == .float32 {
+                    if let b = src.baseAddress { put(b, src.count * 4) }
+                    return
+                }
+                var i = 0
+                while i < src.count {
+                    let n = min(chunk, src.count - i)
+                    switch d {
+                    case .int8:
+                        for j in 0..<n { bytes[j] = Int8(src[i + j]) }
+                        bytes.withUnsafeBytes { put($0.baseAddress!, n) }
+                    case .bfloat16:
+                        for j in 0..<n { buf[j] = floatToBFloat16Bits(src[i + j]).littleEndian }
+                        buf.withUnsafeBytes { put($0.baseAddress!, n * 2) }
+                    default:
                         for j in 0..<n { buf[j] = floatToHalfBits(src[i + j]).littleEndian }
                         buf.withUnsafeBytes { put($0.baseAddress!, n * 2) }
-                        i += n
                     }
-                }
-            }
-        } else {
-            for k in keys {
-                tensors[k]!.withUnsafeBufferPointer { src in
-                    if let b = src.baseAddress { put(b, src.count * 4) }
+                    i += n
                 }
             }
         }
@@ -237,4 +254,12 @@ public enum Safetensors {
         }
         return out + "\""
     }
+}
+
+/// fp32 → bf16 bits, round to nearest even (NaN stays a quiet NaN).
+@inline(__always)
+func floatToBFloat16Bits(_ x: Float) -> UInt16 {
+    let u = x.bitPattern
+    if x.isNaN { return UInt16(truncatingIfNeeded: u >> 16) | 0x40 }
+    return UInt16(truncatingIfNeeded: (u &+ 0x7FFF &+ ((u >> 16) & 1)) >> 16)
 }

@@ -1,6 +1,7 @@
 import Checkpoint
 import Foundation
 @_exported import Imaging
+@_exported import enum Tensor.Precision
 import ImageEncoder
 import MaskDecoder
 import NN
@@ -27,6 +28,8 @@ public enum SegmenterError: Error, Sendable, Equatable, CustomStringConvertible 
     case duplicateModelName(String)
     /// A variant's parts do not fit together (e.g. encoder channels ≠ decoder width).
     case inconsistentModel(String)
+    /// The CPU cannot run this encoder precision natively (bf16 needs AVX512_BF16); it is not emulated slowly.
+    case unsupportedPrecision(Precision, reason: String)
 
     public var description: String {
         switch self {
@@ -39,6 +42,7 @@ public enum SegmenterError: Error, Sendable, Equatable, CustomStringConvertible 
         case let .unknownModel(name, known): return "unknown model '\(name)' (known: \(known.joined(separator: ", ")))"
         case let .duplicateModelName(name): return "a model variant named '\(name)' is already registered"
         case let .inconsistentModel(why): return "inconsistent model: \(why)"
+        case let .unsupportedPrecision(p, why): return "precision \(p) is not available on this CPU: \(why)"
         }
     }
 }
@@ -113,39 +117,53 @@ public final class Segmenter: Sendable {
 
     /// The model's name.
     public var model: ModelKind { variant.kind }
+    /// The arithmetic of the image encoder's Linear layers (the prompt encoder and mask decoder are always fp32).
+    public let precision: Precision
 
     /// Loads a `.pth` (torch.save, plain state dict, `{"model": …}` wrapper, `module.` prefix) or a
     /// safetensors checkpoint and checks that it holds `model`.
     /// - Throws: `CheckpointError` for unreadable files, `WeightError` for missing, unexpected or mis-shaped
     ///   keys, ``SegmenterError`` when the checkpoint holds another model or `model` is not in `registry`.
-    public convenience init(_ model: ModelKind, checkpoint url: URL, registry: ModelRegistry = .standard) throws {
-        try self.init(variant: try registry.variant(for: model), weights: try StateDict(contentsOf: url), registry: registry)
+    public convenience init(_ model: ModelKind, checkpoint url: URL, registry: ModelRegistry = .standard,
+                            precision: Precision = .fp32) throws {
+        try self.init(variant: try registry.variant(for: model), weights: try StateDict(contentsOf: url), registry: registry,
+                      precision: precision)
     }
 
     /// Builds `model` (looked up in `registry`) from any weight source, by PyTorch state-dict keys.
     /// - Throws: as ``init(variant:weights:registry:)``, and ``SegmenterError/unknownModel(_:known:)``.
-    public convenience init(_ model: ModelKind, weights: any WeightSource, registry: ModelRegistry = .standard) throws {
-        try self.init(variant: try registry.variant(for: model), weights: weights, registry: registry)
+    public convenience init(_ model: ModelKind, weights: any WeightSource, registry: ModelRegistry = .standard,
+                            precision: Precision = .fp32) throws {
+        try self.init(variant: try registry.variant(for: model), weights: weights, registry: registry, precision: precision)
     }
 
     /// Loads `variant` from a checkpoint file.
     /// - Throws: as ``init(variant:weights:registry:)`` and `CheckpointError` for unreadable files.
-    public convenience init(variant: ModelVariant, checkpoint url: URL, registry: ModelRegistry = .standard) throws {
-        try self.init(variant: variant, weights: try StateDict(contentsOf: url), registry: registry)
+    public convenience init(variant: ModelVariant, checkpoint url: URL, registry: ModelRegistry = .standard,
+                            precision: Precision = .fp32) throws {
+        try self.init(variant: variant, weights: try StateDict(contentsOf: url), registry: registry, precision: precision)
     }
 
     /// Builds `variant` from any weight source. Loading is strict for enumerable sources: unexpected keys are
     /// an error. When the source's keys are another variant's of `registry`, that is reported by name.
     /// - Throws: ``SegmenterError/wrongModel(expected:found:)``, `WeightError` for missing, unexpected or
-    ///   mis-shaped keys, ``SegmenterError/inconsistentModel(_:)`` when the parts do not fit together.
-    public init(variant: ModelVariant, weights: any WeightSource, registry: ModelRegistry = .standard) throws {
+    ///   mis-shaped keys, ``SegmenterError/inconsistentModel(_:)`` when the parts do not fit together,
+    ///   ``SegmenterError/unsupportedPrecision(_:reason:)`` for `bf16` on a CPU without AVX512_BF16.
+    /// - Parameter precision: the image encoder's arithmetic (``Precision``; `.fp32`, the exact reference, by default).
+    ///   The variant reads it from the loader (``WeightLoader/encoderPrecision``).
+    public init(variant: ModelVariant, weights: any WeightSource, registry: ModelRegistry = .standard,
+                precision: Precision = .fp32) throws {
+        guard precision.isSupported else {
+            throw SegmenterError.unsupportedPrecision(
+                precision, reason: "needs AVX512_BF16 (vdpbf16ps) and MEDSAM_KERNELS not capped below avx512")
+        }
         if let keys = weights.allKeys {
             let set = Set(keys)
             if !variant.recognizes(set), let other = registry.variants.first(where: { $0.recognizes(set) }) {
                 throw SegmenterError.wrongModel(expected: variant.kind, found: other.kind.displayName)
             }
         }
-        let loader = WeightLoader(weights)
+        let loader = WeightLoader(weights, encoderPrecision: precision)
         let parts = try variant.build(loader)
         try loader.checkAllUsed()
         let (e, p, d) = (parts.encoder, parts.promptEncoder.configuration, parts.maskDecoder.configuration)
@@ -156,6 +174,10 @@ public final class Segmenter: Sendable {
                 + "\(p.embedDim)×\(p.imageEmbeddingSize)² from \(p.inputImageSize)², mask decoder \(d.transformerDim) channels")
         }
         self.variant = variant
+        // What the encoder was built in: a converted int8 file is int8 whatever was asked; a variant that ignores
+        // the loader's precision stays fp32.
+        let built = Set(loader.reducedWeights.values)
+        self.precision = built.contains(.int8) ? .int8 : built.contains(.bf16) ? .bf16 : .fp32
         encoder = parts.encoder
         promptEncoder = parts.promptEncoder
         maskDecoder = parts.maskDecoder

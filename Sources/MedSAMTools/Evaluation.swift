@@ -121,10 +121,21 @@ public enum CheckpointTools {
         return lines.joined(separator: "\n")
     }
 
-    public static func convert(_ input: String, _ output: String, half: Bool) throws -> String {
+    /// Writes the checkpoint as safetensors (F32, or F16 with `half`); with `precision` int8 or bf16 the image
+    /// encoder's Linear weights are stored reduced (``ReducedPrecisionExport``), a smaller file that loads
+    /// without the fp32 original.
+    public static func convert(_ input: String, _ output: String, half: Bool, precision: Precision = .fp32) throws -> String {
         let out = URL(fileURLWithPath: output)
         try OutputWriter.checkExtension(out, allowed: ["safetensors"], what: "output")
         let sd = try load(input)
+        if precision != .fp32 {
+            let export = try ReducedPrecisionExport(sd, precision: precision)
+            try AtomicFile.write(out) {
+                try Safetensors.write(export.tensors, to: $0, half: half, metadata: export.metadata, dtypes: export.dtypes)
+            }
+            let model = Segmenter.detect(sd)?.displayName ?? "unknown model"
+            return "wrote \(out.path): \(model), \(export.tensors.count) tensors, image encoder's \(export.reducedKeys.count) Linear weights in \(precision), others \(half ? "F16" : "F32")"
+        }
         try AtomicFile.write(out) { try sd.write(safetensorsTo: $0, half: half) }
         let model = Segmenter.detect(sd)?.displayName ?? "unknown model"
         return "wrote \(out.path): \(model), \(sd.count) tensors, \(sd.parameterCount) parameters, \(half ? "F16" : "F32")"

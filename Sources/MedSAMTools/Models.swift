@@ -63,15 +63,25 @@ public enum ModelLoader {
         throw ToolError("\(variant.kind.displayName) checkpoint \(name) not found (looked in $MEDSAM_CHECKPOINT_DIR, ./.cache/checkpoints and the checkout); \(variant.checkpointHint)")
     }
 
-    /// Loads `variant` from `--checkpoint` or its cached checkpoint.
-    public static func load(_ variant: ModelVariant, checkpoint: String?, registry: ModelRegistry = .standard) throws -> Segmenter {
+    /// Loads `variant` from `--checkpoint` or its cached checkpoint, its image encoder in `precision`.
+    public static func load(_ variant: ModelVariant, checkpoint: String?, registry: ModelRegistry = .standard,
+                            precision: Precision = .fp32) throws -> Segmenter {
         let url = try self.checkpoint(for: variant, explicit: checkpoint)
-        return try Segmenter(variant: variant, checkpoint: url, registry: registry)
+        return try Segmenter(variant: variant, checkpoint: url, registry: registry, precision: precision)
     }
 
     /// Loads the variant `--model` names.
-    public static func load(_ model: ModelKind, checkpoint: String?, registry: ModelRegistry = .standard) throws -> Segmenter {
-        try load(try registry.variant(for: model), checkpoint: checkpoint, registry: registry)
+    public static func load(_ model: ModelKind, checkpoint: String?, registry: ModelRegistry = .standard,
+                            precision: Precision = .fp32) throws -> Segmenter {
+        try load(try registry.variant(for: model), checkpoint: checkpoint, registry: registry, precision: precision)
+    }
+
+    /// Parses `--precision` (`fp32`, `int8`, `bf16`; any case).
+    public static func precision(_ text: String) throws -> Precision {
+        guard let p = Precision(rawValue: text.lowercased()) else {
+            throw ToolError("--precision '\(text)': unknown precision (use \(Precision.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        return p
     }
 }
 

@@ -12,6 +12,8 @@ public struct SegmentRequest: Sendable {
     /// The variants `model` is looked up in.
     public var registry = ModelRegistry.standard
     public var checkpoint: String?
+    /// The image encoder's arithmetic (`--precision`).
+    public var precision = Precision.fp32
     public var output: String
     public var probabilities: String?
     public var overlay: String?
@@ -34,6 +36,8 @@ public struct VolumeRequest: Sendable {
     /// The variants `model` is looked up in.
     public var registry = ModelRegistry.standard
     public var checkpoint: String?
+    /// The image encoder's arithmetic (`--precision`).
+    public var precision = Precision.fp32
     public var output: String
     public var window: String?
     /// DICOM folder: the series to read (default: the one with the most slices).
@@ -74,7 +78,7 @@ public enum Pipelines {
         let sliceText = input.slice.map { ", slice \($0)" } ?? ""
         log("\(input.url.lastPathComponent): \(input.format.rawValue) \(input.width)×\(input.height)\(sliceText), \(input.windowDescription)")
         let t0 = Date()
-        let segmenter = try ModelLoader.load(variant, checkpoint: r.checkpoint, registry: r.registry)
+        let segmenter = try ModelLoader.load(variant, checkpoint: r.checkpoint, registry: r.registry, precision: r.precision)
         let t1 = Date()
         let embedding = try segmenter.embed(input.image)
         let results = try segmenter.segment(embedding, prompts: prompts)
@@ -235,7 +239,7 @@ public enum Pipelines {
         if !asSEG { try OutputWriter.checkExtension(out, allowed: volumeOutputExtensions(input.format), what: "--output") }
         log("\(input.url.lastPathComponent): \(v.width)×\(v.height)×\(v.depth), \(input.windowDescription), \(boxes.count) box(es)")
         let t0 = Date()
-        let segmenter = try ModelLoader.load(variant, checkpoint: r.checkpoint, registry: r.registry)
+        let segmenter = try ModelLoader.load(variant, checkpoint: r.checkpoint, registry: r.registry, precision: r.precision)
         let labels = try segmenter.segmentVolume(v, boxes: boxes)
         if let source = input.segmentationSource {  // one segment per box: the voxels labelled k (later boxes win)
             let masks = (1...boxes.count).map { k in labels.map { $0 == UInt16(k) ? UInt8(1) : 0 } }

@@ -167,4 +167,118 @@ package enum Kernels {
                                                       kh: Int, kw: Int, variant: KernelVariant? = nil) {
         mk_add_relpos_v(code(variant), scores, rows, ld, relH, relW, kh, kw)
     }
+
+    // MARK: Reduced-precision GEMMs (int8, bf16) — begin
+    // (include/mk_gemm_int8.h; the drivers that split the work over threads are in ReducedPrecision.swift.)
+
+    /// The int8 variant a call with `variant` actually runs.
+    package static func resolved(_ variant: Int8KernelVariant?) -> Int8KernelVariant {
+        Int8KernelVariant(rawValue: mk_q8_resolve_variant(variant?.rawValue ?? -1)) ?? .portable
+    }
+
+    /// `k` rounded up to the int8 kernels' depth multiple (4).
+    package static func int8PaddedDepth(_ k: Int) -> Int { mk_q8_padded_depth(k) }
+    /// `k` rounded up to the bf16 kernels' depth multiple (2).
+    package static func bf16PaddedDepth(_ k: Int) -> Int { mk_bf16_padded_depth(k) }
+    /// `n` rounded up to whole 16-column panels.
+    package static func paddedColumns(_ n: Int) -> Int { mk_q8_padded_columns(n) }
+
+    /// Symmetric per-row int8 quantisation of an (n × k) matrix (scales: n entries).
+    package static func int8QuantizeWeights(_ w: UnsafePointer<Float>, n: Int, k: Int,
+                                            into q: UnsafeMutablePointer<Int8>, scales: UnsafeMutablePointer<Float>) {
+        mk_q8_quantize_weights(w, n, k, q, scales)
+    }
+
+    /// Packs (n × k) int8 weights into 16-column panels and writes the padded column sums.
+    package static func int8Pack(_ q: UnsafePointer<Int8>, n: Int, k: Int, into packed: UnsafeMutablePointer<Int8>,
+                                 columnSums: UnsafeMutablePointer<Int32>) {
+        mk_q8_pack(q, n, k, packed, columnSums)
+    }
+
+    /// Dynamic per-row int8 quantisation of `rows` rows (stride `ldx`) into rows of stride `ldq`.
+    package static func int8QuantizeRows(_ x: UnsafePointer<Float>, ldx: Int, rows: Int, k: Int,
+                                         into q: UnsafeMutablePointer<Int8>, ldq: Int, scales: UnsafeMutablePointer<Float>,
+                                         variant: Int8KernelVariant? = nil) {
+        mk_q8_quantize_rows_v(variant?.rawValue ?? -1, x, ldx, rows, k, q, ldq, scales)
+    }
+
+    /// `out[i, j] = act(float(Σ a·w) · (aScale[i]·wScale[j]) + bias[j])` on packed int8 weights.
+    package static func int8GEMM(a: UnsafePointer<Int8>, lda: Int, aScales: UnsafePointer<Float>, m: Int,
+                                 packed: UnsafePointer<Int8>, columnSums: UnsafePointer<Int32>, wScales: UnsafePointer<Float>,
+                                 n: Int, paddedDepth: Int, bias: UnsafePointer<Float>?, activation: FusedActivation,
+                                 out: UnsafeMutablePointer<Float>, ldo: Int, variant: Int8KernelVariant? = nil) {
+        mk_q8_gemm_v(variant?.rawValue ?? -1, a, lda, aScales, m, packed, columnSums, wScales, n, paddedDepth,
+                     bias, activation.rawValue, out, ldo)
+    }
+
+    /// fp32 → bf16 bits, round to nearest even.
+    package static func bf16(_ x: Float) -> UInt16 { mk_bf16_from_float(x) }
+
+    /// Packs (n × k) float weights, rounded to bf16, into 16-column panels.
+    package static func bf16Pack(_ w: UnsafePointer<Float>, n: Int, k: Int, into packed: UnsafeMutablePointer<UInt16>) {
+        mk_bf16_pack(w, n, k, packed)
+    }
+
+    /// Packs (n × k) bf16 weights into 16-column panels.
+    package static func bf16PackBits(_ w: UnsafePointer<UInt16>, n: Int, k: Int, into packed: UnsafeMutablePointer<UInt16>) {
+        mk_bf16_pack_bits(w, n, k, packed)
+    }
+
+    /// Rounds `rows` rows (stride `ldx`) to bf16 rows of stride `ldq`.
+    package static func bf16ConvertRows(_ x: UnsafePointer<Float>, ldx: Int, rows: Int, k: Int,
+                                        into q: UnsafeMutablePointer<UInt16>, ldq: Int, variant: BF16KernelVariant? = nil) {
+        mk_bf16_convert_rows_v(variant?.rawValue ?? -1, x, ldx, rows, k, q, ldq)
+    }
+
+    /// `out[i, j] = act(Σ a·w + bias[j])`, bf16 inputs, fp32 accumulation.
+    package static func bf16GEMM(a: UnsafePointer<UInt16>, lda: Int, m: Int, packed: UnsafePointer<UInt16>, n: Int,
+                                 paddedDepth: Int, bias: UnsafePointer<Float>?, activation: FusedActivation,
+                                 out: UnsafeMutablePointer<Float>, ldo: Int, variant: BF16KernelVariant? = nil) {
+        mk_bf16_gemm_v(variant?.rawValue ?? -1, a, lda, m, packed, n, paddedDepth, bias, activation.rawValue, out, ldo)
+    }
+    // MARK: Reduced-precision GEMMs — end
 }
+
+// MARK: Reduced-precision kernel variants — begin
+
+/// The instruction-set variant of the int8 GEMM (``Precision/int8``).
+public enum Int8KernelVariant: Int32, Sendable, CaseIterable, CustomStringConvertible {
+    /// Plain C, any CPU (the reference the vector variants are tested against).
+    case portable = 0
+    /// AVX2 `vpmaddubsw`/`vpmaddwd` on |a| and sign(a)·w.
+    case avx2 = 1
+    /// AVX-VNNI 256-bit `vpdpbusd`.
+    case avxVNNI = 2
+    /// AVX-512 VNNI 512-bit `vpdpbusd`.
+    case avx512VNNI = 3
+
+    /// The best variant this CPU runs (capped by `MEDSAM_KERNELS`: `portable`, or `avx2` for the 256-bit forms).
+    public static var best: Int8KernelVariant { Int8KernelVariant(rawValue: mk_q8_best_variant()) ?? .portable }
+    /// Whether this CPU can run the variant.
+    public var isSupported: Bool { mk_q8_cpu_supports(rawValue) != 0 }
+
+    public var description: String {
+        switch self {
+        case .portable: return "portable"
+        case .avx2: return "avx2"
+        case .avxVNNI: return "avx-vnni"
+        case .avx512VNNI: return "avx512-vnni"
+        }
+    }
+}
+
+/// The instruction-set variant of the bf16 GEMM (``Precision/bf16``).
+public enum BF16KernelVariant: Int32, Sendable, CaseIterable, CustomStringConvertible {
+    /// Plain C: the scalar reference (slow; ``Precision/bf16`` never runs it, it fails instead).
+    case portable = 0
+    /// AVX512_BF16 `vdpbf16ps`.
+    case avx512BF16 = 1
+
+    /// Whether this CPU has native bf16 dot products (and `MEDSAM_KERNELS` does not cap below `avx512`).
+    public static var nativeAvailable: Bool { mk_bf16_native() != 0 }
+    /// Whether this CPU can run the variant.
+    public var isSupported: Bool { self == .portable || Self.nativeAvailable }
+
+    public var description: String { self == .portable ? "portable" : "avx512-bf16" }
+}
+// MARK: Reduced-precision kernel variants — end

@@ -35,6 +35,10 @@ struct ModelOptions: ParsableArguments {
     var checkpoint: String?
     @Option(help: "Compute threads (default: all cores).")
     var threads: Int?
+    @Option(help: "Image encoder precision: fp32 (exact, default), int8, bf16 (needs AVX512_BF16).")
+    var precision: String = "fp32"
+
+    var encoderPrecision: Precision { get throws { try ModelLoader.precision(precision) } }
 
     func applyThreads() throws {
         if let threads {
@@ -102,6 +106,7 @@ struct Segment: ParsableCommand {
         var r = SegmentRequest(input: image, output: output)
         r.format = segOptions.format; r.labels = segOptions.labels
         r.boxes = boxes; r.points = points; r.model = modelOptions.model; r.checkpoint = modelOptions.checkpoint
+        r.precision = try modelOptions.encoderPrecision
         r.probabilities = probabilities; r.overlay = overlay; r.window = window; r.slice = slice; r.series = series
         try Pipelines.segment(r, log: say)
     }
@@ -141,6 +146,7 @@ struct VolumeCommand: ParsableCommand {
         var r = VolumeRequest(input: volume, output: output)
         r.format = segOptions.format; r.labels = segOptions.labels; r.series = series
         r.boxes = boxes; r.model = modelOptions.model; r.checkpoint = modelOptions.checkpoint; r.window = window
+        r.precision = try modelOptions.encoderPrecision
         try Pipelines.volume(r, log: say)
     }
 }
@@ -180,7 +186,8 @@ struct BatchCommand: ParsableCommand {
         let todo = mine.filter { !Batch.isFinished($0) }
         say("\(all.count) case(s); shard \(s.index)/\(s.count): \(mine.count), \(mine.count - todo.count) already done")
         guard !mine.isEmpty else { return }
-        let segmenter = todo.isEmpty ? nil : try ModelLoader.load(kind, checkpoint: modelOptions.checkpoint)
+        let segmenter = todo.isEmpty ? nil : try ModelLoader.load(kind, checkpoint: modelOptions.checkpoint,
+                                                                          precision: try modelOptions.encoderPrecision)
         let progress = ProgressReporter(total: mine.count)
         var failed = [String]()
         for c in mine {
@@ -238,7 +245,8 @@ struct Convert: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Convert a checkpoint to safetensors, or an image/volume to NIfTI, NRRD, MetaImage or .npy.",
         discussion: """
-        Checkpoints: a PyTorch .pth (or safetensors) → .safetensors (--half: float16).
+        Checkpoints: a PyTorch .pth (or safetensors) → .safetensors (--half: float16; --precision int8|bf16: the \
+        image encoder's Linear weights stored quantised, a smaller file that loads without the fp32 original).
         Images and volumes: IN is a DICOM file or series folder, NIfTI, NRRD (.nrrd/.nhdr), MetaImage (.mha/.mhd), \
         PNG/JPEG, .npy or challenge .npz; OUT by extension: .nii/.nii.gz, .nrrd, .mha (geometry kept) or .npy. \
         Values are modality values (rescale / Modality LUT applied; MONOCHROME1 not inverted).
@@ -250,11 +258,12 @@ struct Convert: ParsableCommand {
     @Argument(help: "Input checkpoint, image or volume.") var input: String
     @Argument(help: "Output (.safetensors, .nii, .nii.gz, .nrrd, .mha, .npy).") var output: String
     @Flag(help: "Checkpoints: store float16 (half the size).") var half = false
+    @Option(help: "Checkpoints: store the image encoder's Linear weights as int8 or bf16 (default fp32).") var precision = "fp32"
 
     func run() throws {
         let checkpointInput = ["pth", "pt", "ckpt", "torch", "safetensors"].contains(URL(fileURLWithPath: input).pathExtension.lowercased())
         if output.lowercased().hasSuffix(".safetensors") || checkpointInput {
-            say(try CheckpointTools.convert(input, output, half: half))
+            say(try CheckpointTools.convert(input, output, half: half, precision: try ModelLoader.precision(precision)))
         } else {
             say(try ImageConverter.convert(URL(fileURLWithPath: input), URL(fileURLWithPath: output)))
         }
@@ -330,7 +339,7 @@ struct Serve: AsyncParsableCommand {
             throw ToolError("--host \(host) is not loopback: the server needs a token (leave out --token '' or give one)")
         }
         let t0 = Date()
-        let segmenter = try ModelLoader.load(kind, checkpoint: modelOptions.checkpoint)
+        let segmenter = try ModelLoader.load(kind, checkpoint: modelOptions.checkpoint, precision: try modelOptions.encoderPrecision)
         // This run's own folder (mkdtemp, 0700) inside --workdir or the temporary directory; removed at exit.
         let folder = try WorkFolder.createRun(in: workdir.map { URL(fileURLWithPath: $0) })
         defer { try? FileManager.default.removeItem(at: folder) }

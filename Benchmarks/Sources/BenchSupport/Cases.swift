@@ -14,9 +14,9 @@ public final class BenchCase: @unchecked Sendable {
     public let embedding: ImageEmbedding
     public let modelBox: [Float]
 
-    public init(_ model: ModelKind) throws {
+    public init(_ model: ModelKind, precision: Precision = .fp32) throws {
         self.model = model
-        (segmenter, weights) = try BenchInputs.segmenter(model)
+        (segmenter, weights) = try BenchInputs.segmenter(model, precision: precision)
         image = try BenchInputs.ctImage()
         box = BenchInputs.ctBox
         input = try segmenter.preprocess(image)

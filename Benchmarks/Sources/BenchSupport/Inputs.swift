@@ -55,17 +55,18 @@ public enum BenchInputs {
     /// The model's real checkpoint when it has a cached one that is present (LiteMedSAM:
     /// .cache/checkpoints/lite_medsam.pth, from scripts/fetch-checkpoints.sh), else reproducible synthetic weights
     /// of the real shapes (MedSAM ViT-B: same FLOPs as the checkpoint).
-    public static func segmenter(_ model: ModelKind) throws -> (Segmenter, weights: String) {
+    /// `precision` is the image encoder's (``Precision``).
+    public static func segmenter(_ model: ModelKind, precision: Precision = .fp32) throws -> (Segmenter, weights: String) {
         let variant = try ModelRegistry.standard.variant(for: model)
         if let name = variant.cachedCheckpointName {
             let dir = ProcessInfo.processInfo.environment["MEDSAM_CHECKPOINT_DIR"].map { URL(fileURLWithPath: $0) }
                 ?? root.appendingPathComponent(".cache/checkpoints")
             let ckpt = dir.appendingPathComponent(name)
             if FileManager.default.fileExists(atPath: ckpt.path) {
-                return (try Segmenter(variant: variant, checkpoint: ckpt), name)
+                return (try Segmenter(variant: variant, checkpoint: ckpt, precision: precision), name)
             }
         }
-        return (try Segmenter(variant: variant, weights: DeterministicWeights()), "DeterministicWeights (\(variant.kind.displayName))")
+        return (try Segmenter(variant: variant, weights: DeterministicWeights(), precision: precision), "DeterministicWeights (\(variant.kind.displayName))")
     }
 
     /// Peak resident set size of this process so far, in MiB (getrusage ru_maxrss).

@@ -3,6 +3,7 @@
 //
 //   medsam-bench --model medsam|lite [--threads N] [--repeats R] [--stages encoder,decoder,pipeline,boxes10,volume]
 //                [--pool-limit-mb M]   (tensor buffer cache bound; 0 disables reuse, for before/after runs)
+//                [--precision fp32|int8|bf16]   (the image encoder's arithmetic)
 import Dispatch
 import Foundation
 import MedSAM
@@ -14,6 +15,7 @@ var threads = 2
 var repeats = 3
 var stages = ["encoder", "decoder", "segment1", "boxes10", "pipeline"]
 var volumeSlices = [5, 10, 20]
+var precision = Precision.fp32
 var args = CommandLine.arguments.dropFirst().makeIterator()
 while let a = args.next() {
     switch a {
@@ -28,6 +30,12 @@ while let a = args.next() {
     case "--stages": stages = (args.next() ?? "").split(separator: ",").map(String.init)
     case "--pool-limit-mb":   // TensorMemory cache bound; 0 = no reuse (every large buffer mapped and unmapped)
         TensorMemory.setCacheLimit((Int(args.next() ?? "") ?? 512) << 20)
+    case "--precision":
+        guard let p = Precision(rawValue: (args.next() ?? "").lowercased()) else {
+            FileHandle.standardError.write("--precision: one of \(Precision.allCases.map(\.rawValue))\n".data(using: .utf8)!)
+            exit(2)
+        }
+        precision = p
     case "--volume-slices": volumeSlices = (args.next() ?? "").split(separator: ",").compactMap { Int($0) }
     default:
         FileHandle.standardError.write("unknown argument \(a)\n".data(using: .utf8)!)
@@ -55,7 +63,8 @@ nonisolated(unsafe) var lastFaults: [Int] = []
                             "threads": threads, "seconds_median": median, "seconds_min": sorted[0],
                             "runs": times, "peak_rss_mb": BenchInputs.peakRSSMiB(),
                             "minor_faults_runs": lastFaults, "kernel_variant": KernelVariant.best.description,
-                            "pool_limit_mb": TensorMemory.cacheLimit >> 20]
+                            "pool_limit_mb": TensorMemory.cacheLimit >> 20,
+                            "precision": precision.rawValue, "int8_kernel_variant": Int8KernelVariant.best.description]
     for (k, v) in extra { o[k] = v }
     let data = try! JSONSerialization.data(withJSONObject: o, options: [.sortedKeys])
     FileHandle.standardOutput.write(data + Data("\n".utf8))
@@ -77,7 +86,7 @@ func time(_ n: Int, warmup: Int = 0, _ body: () throws -> Void) rethrows -> [Dou
 
 do {
     let t0 = now()
-    let c = try BenchCase(model)  // loads weights and runs the encoder once (warm-up)
+    let c = try BenchCase(model, precision: precision)  // loads weights and runs the encoder once (warm-up)
     let setup = now() - t0
     FileHandle.standardError.write("[\(model.rawValue)] weights: \(c.weights), setup+first encode \(String(format: "%.2f", setup)) s\n".data(using: .utf8)!)
     for s in stages {

@@ -15,4 +15,5 @@
 #include "mk_attention.h"
 #include "mk_elementwise.h"
 #include "mk_sam_relpos.h"
+#include "mk_gemm_int8.h"   // reduced-precision GEMMs (int8, bf16)
 #endif

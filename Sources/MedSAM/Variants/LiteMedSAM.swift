@@ -15,7 +15,7 @@ extension ModelVariant {
             supportsVolumePropagation: true,
             recognizes: { $0.contains("image_encoder.patch_embed.seq.0.c.weight") },
             build: { loader in
-                let encoder = try TinyViT(loader.scope("image_encoder"), configuration: configuration)
+                let encoder = try TinyViT(loader.scope("image_encoder", precision: loader.encoderPrecision), configuration: configuration)
                 return try ModelParts.sam(encoder: encoder, loader: loader)
             },
             frame: { w, h, size in LiteMedSAMTransform(originalHeight: h, originalWidth: w, imageSize: size) })

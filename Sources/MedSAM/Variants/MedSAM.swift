@@ -24,7 +24,7 @@ extension ModelVariant {
                     default: cfg = .vitB
                     }
                 }
-                let encoder = try ImageEncoderViT(loader.scope("image_encoder"), configuration: cfg)
+                let encoder = try ImageEncoderViT(loader.scope("image_encoder", precision: loader.encoderPrecision), configuration: cfg)
                 return try ModelParts.sam(encoder: encoder, loader: loader)
             },
             frame: { w, h, size in MedSAMTransform(originalHeight: h, originalWidth: w, imageSize: size) })

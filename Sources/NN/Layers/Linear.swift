@@ -1,3 +1,4 @@
+import Checkpoint
 import Tensor
 
 /// `nn.Linear`: `y = x·Wᵀ + b` over the last dimension.
@@ -6,29 +7,101 @@ import Tensor
 /// let fc = try Linear(scope["mlp"]["lin1"], inFeatures: 768, outFeatures: 3072)
 /// let y = fc(x)            // x (…, 768) → y (…, 3072)
 /// ```
+///
+/// The weight is held in the scope's ``Precision``: fp32 (the reference, OpenBLAS), or int8 / bf16 packed at load
+/// for the reduced-precision GEMMs. One forward serves all three; only the GEMM it calls differs.
 public struct Linear: Sendable {
-    /// (out, in), PyTorch layout.
-    public let weight: Tensor
-    /// (out) or nil.
-    public let bias: Tensor?
-
-    public var inFeatures: Int { weight.shape[1] }
-    public var outFeatures: Int { weight.shape[0] }
-
-    /// Loads `weight` (and `bias`) under `scope`.
-    public init(_ scope: WeightScope, inFeatures: Int, outFeatures: Int, bias: Bool = true) throws {
-        weight = try scope.tensor("weight", shape: [outFeatures, inFeatures])
-        self.bias = bias ? try scope.tensor("bias", shape: [outFeatures]) : nil
+    /// How the weight is stored.
+    package enum Storage: Sendable {
+        case fp32(Tensor)
+        case int8(Int8Weights)
+        case bf16(BF16Weights)
     }
 
-    public init(weight: Tensor, bias: Tensor?) {
+    package let storage: Storage
+    /// (out) or nil.
+    public let bias: Tensor?
+    public let inFeatures: Int
+    public let outFeatures: Int
+
+    /// The arithmetic of this layer's GEMM.
+    public var precision: Precision {
+        switch storage {
+        case .fp32: return .fp32
+        case .int8: return .int8
+        case .bf16: return .bf16
+        }
+    }
+
+    /// (out, in), PyTorch layout: the stored fp32 weight, or the dequantised values of a reduced-precision one.
+    public var weight: Tensor {
+        switch storage {
+        case let .fp32(w): return w
+        case let .int8(q): return q.dequantized
+        case let .bf16(h): return h.dequantized
+        }
+    }
+
+    /// Loads `weight` (and `bias`) under `scope`, converted to the scope's precision.
+    ///
+    /// A weight stored already quantised (int8 values with a `weight_scale` of one scale per output row, as
+    /// `medsam convert --precision int8` writes) is used as it is, in int8, whatever the scope's precision.
+    /// - Throws: `WeightError` for missing or mis-shaped keys, and `.invalidConfiguration` for quantised values
+    ///   that are not integers in ±127 or scales that are negative or not finite.
+    public init(_ scope: WeightScope, inFeatures: Int, outFeatures: Int, bias: Bool = true) throws {
+        let w = try scope.tensor("weight", shape: [outFeatures, inFeatures])
+        self.bias = bias ? try scope.tensor("bias", shape: [outFeatures]) : nil
+        self.inFeatures = inFeatures
+        self.outFeatures = outFeatures
+        // Generated sources (allKeys nil) claim every key; only an enumerable source can hold a stored scale.
+        let source = scope.loader.source
+        if source.allKeys != nil, source.contains(scope.key("weight_scale")) {
+            let scales = try scope.tensor("weight_scale", shape: [outFeatures]).scalars
+            let values = w.scalars
+            guard values.allSatisfy({ $0 == $0.rounded() && abs($0) <= 127 }),
+                  scales.allSatisfy({ $0.isFinite && $0 >= 0 }) else {
+                throw WeightError.invalidConfiguration(
+                    "\(scope.key("weight")): quantised weights must be integers in ±127 with finite, non-negative scales")
+            }
+            storage = .int8(Int8Weights(values: values.map { Int8($0) }, scales: scales,
+                                        outFeatures: outFeatures, inFeatures: inFeatures))
+            scope.loader.markReduced(scope.key("weight"), .int8)
+            return
+        }
+        storage = Self.storage(w, precision: scope.precision)
+        if scope.precision != .fp32 { scope.loader.markReduced(scope.key("weight"), scope.precision) }
+    }
+
+    public init(weight: Tensor, bias: Tensor?, precision: Precision = .fp32) {
         precondition(weight.rank == 2, "Linear weight must be 2-D")
-        self.weight = weight
         self.bias = bias
+        inFeatures = weight.shape[1]
+        outFeatures = weight.shape[0]
+        storage = Self.storage(weight, precision: precision)
+    }
+
+    /// A layer on already reduced weights (e.g. read from a converted weight file).
+    package init(storage: Storage, bias: Tensor?) {
+        self.storage = storage
+        self.bias = bias
+        switch storage {
+        case let .fp32(w): (outFeatures, inFeatures) = (w.shape[0], w.shape[1])
+        case let .int8(q): (outFeatures, inFeatures) = (q.outFeatures, q.inFeatures)
+        case let .bf16(h): (outFeatures, inFeatures) = (h.outFeatures, h.inFeatures)
+        }
+    }
+
+    static func storage(_ w: Tensor, precision: Precision) -> Storage {
+        switch precision {
+        case .fp32: return .fp32(w)
+        case .int8: return .int8(Int8Weights(quantizing: w))
+        case .bf16: return .bf16(BF16Weights(rounding: w))
+        }
     }
 
     /// `act(x·Wᵀ + b)`, with the bias and activation applied in one pass after the GEMM.
     public func callAsFunction(_ x: Tensor, activation: FusedActivation) -> Tensor {
+        guard case let .fp32(weight) = storage else { return reduced(x, activation: activation) }
         if activation == .none { return self(x) }
         let rows = x.count / inFeatures
         precondition(x.shape.last == inFeatures, "Linear expects last dim \(inFeatures), got \(x.shape)")
@@ -54,6 +127,7 @@ public struct Linear: Sendable {
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
+        guard case .fp32 = storage else { return reduced(x, activation: .none) }
         let rows = x.count / inFeatures
         precondition(x.shape.last == inFeatures, "Linear expects last dim \(inFeatures), got \(x.shape)")
         var out = Tensor(uninitializedShape: Array(x.shape.dropLast()) + [outFeatures])
@@ -65,9 +139,42 @@ public struct Linear: Sendable {
         return out
     }
 
+    /// The int8 / bf16 forward: the reduced GEMM with dequantisation, bias and activation in its epilogue.
+    private func reduced(_ x: Tensor, activation: FusedActivation) -> Tensor {
+        let rows = x.count / inFeatures
+        precondition(x.shape.last == inFeatures, "Linear expects last dim \(inFeatures), got \(x.shape)")
+        var out = Tensor(uninitializedShape: Array(x.shape.dropLast()) + [outFeatures])
+        x.withUnsafeBufferPointer { xp in
+            out.withUnsafeMutableBufferPointer { op in
+                applyReduced(rows: rows, x: xp.baseAddress!, ldx: inFeatures, out: op.baseAddress!, ldo: outFeatures,
+                             activation: activation)
+            }
+        }
+        return out
+    }
+
+    private func applyReduced(rows: Int, x: UnsafePointer<Float>, ldx: Int, out: UnsafeMutablePointer<Float>, ldo: Int,
+                              activation: FusedActivation) {
+        let run = { (b: UnsafePointer<Float>?) in
+            switch storage {
+            case let .int8(q):
+                ReducedPrecisionGEMM.run(q, rows: rows, x: x, ldx: ldx, bias: b, activation: activation, out: out, ldo: ldo)
+            case let .bf16(h):
+                ReducedPrecisionGEMM.run(h, rows: rows, x: x, ldx: ldx, bias: b, activation: activation, out: out, ldo: ldo)
+            case .fp32:
+                preconditionFailure("applyReduced on an fp32 layer")
+            }
+        }
+        if let bias { bias.withUnsafeBufferPointer { run($0.baseAddress!) } } else { run(nil) }
+    }
+
     /// Applies the layer to `rows` rows read with stride `ldx`, writing rows with stride `ldo`
     /// (lets callers work on column blocks without copies).
     package func apply(rows: Int, x: UnsafePointer<Float>, ldx: Int, out: UnsafeMutablePointer<Float>, ldo: Int) {
+        guard case let .fp32(weight) = storage else {
+            applyReduced(rows: rows, x: x, ldx: ldx, out: out, ldo: ldo, activation: .none)
+            return
+        }
         let n = outFeatures
         var beta: Float = 0
         if let bias {

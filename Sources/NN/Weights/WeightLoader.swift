@@ -7,10 +7,21 @@ public final class WeightLoader: Sendable {
     public let source: any WeightSource
     private let used = Mutex<Set<String>>([])
 
-    public init(_ source: any WeightSource) { self.source = source }
+    /// The precision a model variant builds its image encoder with (``scope(_:precision:)``); `.fp32` by default.
+    public let encoderPrecision: Precision
+
+    public init(_ source: any WeightSource, encoderPrecision: Precision = .fp32) {
+        self.source = source
+        self.encoderPrecision = encoderPrecision
+    }
 
     /// A view rooted at `prefix` (like PyTorch's module path, e.g. `"image_encoder"`).
     public func scope(_ prefix: String = "") -> WeightScope { WeightScope(loader: self, prefix: prefix) }
+
+    /// A view rooted at `prefix` whose ``Linear`` layers use `precision` (an image encoder's reduced precision).
+    public func scope(_ prefix: String, precision: Precision) -> WeightScope {
+        WeightScope(loader: self, prefix: prefix, precision: precision)
+    }
 
     func load(_ key: String, shape: [Int]) throws -> Tensor {
         used.withLock { _ = $0.insert(key) }
@@ -18,6 +29,14 @@ public final class WeightLoader: Sendable {
     }
 
     func markUsed(_ key: String) { used.withLock { _ = $0.insert(key) } }
+
+    private let reduced = Mutex<[String: Precision]>([:])
+
+    /// Records that the weight `key` was built in a reduced precision (by ``Linear``).
+    package func markReduced(_ key: String, _ precision: Precision) { reduced.withLock { $0[key] = precision } }
+
+    /// The weights built in a reduced precision so far, by key (what `medsam convert --precision` stores reduced).
+    public var reducedWeights: [String: Precision] { reduced.withLock { $0 } }
 
     /// Throws ``WeightError/unexpectedKeys(_:)`` if the source holds keys under `prefix`
     /// that no module read (keys ending in one of `ignoring` are allowed to stay unused).
@@ -36,12 +55,21 @@ public final class WeightLoader: Sendable {
 public struct WeightScope {
     public let loader: WeightLoader
     public let prefix: String
+    /// The arithmetic of the ``Linear`` layers built under this scope (inherited by child scopes; `.fp32`
+    /// unless the scope was made with ``WeightLoader/scope(_:precision:)``).
+    public let precision: Precision
+
+    public init(loader: WeightLoader, prefix: String, precision: Precision = .fp32) {
+        self.loader = loader
+        self.prefix = prefix
+        self.precision = precision
+    }
 
     /// The full key of a name under this scope.
     public func key(_ name: String) -> String { prefix.isEmpty ? name : prefix + "." + name }
 
     /// A child scope.
-    public subscript(_ name: String) -> WeightScope { WeightScope(loader: loader, prefix: key(name)) }
+    public subscript(_ name: String) -> WeightScope { WeightScope(loader: loader, prefix: key(name), precision: precision) }
     /// A child scope for a list index (`layers.0`).
     public subscript(_ index: Int) -> WeightScope { self[String(index)] }
 
