@@ -167,8 +167,12 @@ def main():
 
     rows = []
     sgemm = {}
+    # The probe runs the OpenBLAS core the package runs (it corrects OpenBLAS's fallback to Prescott on CPUs
+    # 0.3.21 does not know, see Sources/Tensor/OpenBLASCore.swift), so "% sgemm peak" compares like with like.
+    core = subprocess.run([swift_bin, "--print-openblas-core"], capture_output=True, text=True).stdout.strip()
+    probe_env = dict(os.environ, **({"OPENBLAS_CORETYPE": core} if core and "OPENBLAS_CORETYPE" not in os.environ else {}))
     for t in sorted({1, N}):
-        out = subprocess.run([sg_bin, str(t), "2048", "7"], capture_output=True, text=True, cwd=ROOT)
+        out = subprocess.run([sg_bin, str(t), "2048", "7"], capture_output=True, text=True, cwd=ROOT, env=probe_env)
         sgemm[t] = json.loads(out.stdout)
         log(f"sgemm 2048³ OpenBLAS {t} thread(s): best {sgemm[t]['gflops_best']} GFLOP/s, "
             f"median {sgemm[t]['gflops_median']} ({sgemm[t]['core']})")

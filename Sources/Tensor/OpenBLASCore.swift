@@ -15,19 +15,19 @@ import Glibc
 /// with AVX512_BF16, SkylakeX with AVX-512, Haswell with AVX2), exactly as `OPENBLAS_CORETYPE` would at load. It
 /// changes nothing else: results are the same fp32 GEMM, summed in another order (every golden's tolerance holds).
 /// A CPU OpenBLAS recognises (Zen, Skylake-X, …) is left as it is.
-package enum OpenBLASCore {
+public enum OpenBLASCore {
     /// What OpenBLAS chose, and what runs.
-    package struct Selection: Sendable, Equatable {
+    public struct Selection: Sendable, Equatable {
         /// OpenBLAS's own choice at load ("" when the BLAS is not OpenBLAS).
-        package let detected: String
+        public let detected: String
         /// The core in use after the package's check.
-        package let active: String
+        public let active: String
         /// Why it was (not) changed, for diagnostics.
-        package let reason: String
+        public let reason: String
     }
 
-    /// The selection, made on first use (thread-safe: a `static let`).
-    package static let selection: Selection = select()
+    /// The selection, made on first use (thread-safe: a `static let`); benchmarks and diagnostics report it.
+    public static let selection: Selection = select()
 
     /// Makes the selection if it has not been made (called before every BLAS entry point).
     @usableFromInline

@@ -25,6 +25,11 @@ while let a = args.next() {
             exit(2)
         }
         model = v.kind
+    case "--print-openblas-core":   // the OpenBLAS core the package runs (after its check, see OpenBLASCore)
+        let sel = OpenBLASCore.selection
+        print(sel.active)
+        FileHandle.standardError.write(Data("OpenBLAS detected \(sel.detected), active \(sel.active): \(sel.reason)\n".utf8))
+        exit(0)
     case "--threads": threads = Int(args.next() ?? "") ?? threads
     case "--repeats": repeats = Int(args.next() ?? "") ?? repeats
     case "--stages": stages = (args.next() ?? "").split(separator: ",").map(String.init)
@@ -63,6 +68,7 @@ nonisolated(unsafe) var lastFaults: [Int] = []
                             "threads": threads, "seconds_median": median, "seconds_min": sorted[0],
                             "runs": times, "peak_rss_mb": BenchInputs.peakRSSMiB(),
                             "minor_faults_runs": lastFaults, "kernel_variant": KernelVariant.best.description,
+                            "openblas_core": OpenBLASCore.selection.active,
                             "pool_limit_mb": TensorMemory.cacheLimit >> 20,
                             "precision": precision.rawValue, "int8_kernel_variant": Int8KernelVariant.best.description]
     for (k, v) in extra { o[k] = v }
