@@ -45,6 +45,14 @@ if ! python3 -c "import nrrd, SimpleITK" 2>/dev/null; then
     python3 -c "import nrrd, SimpleITK"
 fi
 
+# DICOM series → NIfTI geometry check against dcm2niix (Apps/Tests/CLITests/CLIDcm2niixTests.swift; test-time tool).
+if ! command -v dcm2niix >/dev/null 2>&1; then
+    echo "bootstrap: installing dcm2niix (Debian) for the NIfTI geometry test"
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq dcm2niix >/dev/null
+fi
+
 # DICOM Segmentation checks (Tests/MedicalIOTests/DICOMSegmentationTests.swift, CLI tests): highdicom reads our SEG
 # objects back, dciodvfy (Debian dicom3tools) validates them against the IOD (test-time tools only).
 if ! command -v dciodvfy >/dev/null 2>&1; then
