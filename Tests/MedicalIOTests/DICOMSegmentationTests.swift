@@ -321,22 +321,11 @@ enum SegmentationToolCheck {
 
     /// Fails (CI) or skips (elsewhere) with `message`.
     static func missingTool(_ message: String, file: StaticString = #filePath, line: UInt = #line) throws -> Never {
-        let text = "\(message) — scripts/bootstrap.sh installs it"
-        if ProcessInfo.processInfo.environment["CI"] != nil { XCTFail(text, file: file, line: line) }
-        throw XCTSkip("SKIPPED (tool missing): " + text)
+        try TestTools.missing(message, file: file, line: line)
     }
 
     static func run(_ args: [String]) throws -> (status: Int32, out: String, err: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = args
-        p.currentDirectoryURL = repositoryRoot
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out; p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+        try TestTools.run(args, cwd: repositoryRoot)
     }
 
     static func highdicom(_ url: URL, sources: [String], file: StaticString = #filePath, line: UInt = #line) throws -> Report {

@@ -9,20 +9,7 @@ import XCTest
 /// scripts/bootstrap.sh); the DCMTK-made JPEG Lossless / JPEG-LS fixtures are compared value by value in
 /// `DICOMCodecTests`.
 final class CLICompressedInputTests: XCTestCase {
-    /// Writes `src` re-encoded in `syntax` (a pydicom UID name) to `dst`; a missing tool is a CI failure, else a skip.
-    func compress(_ src: URL, to dst: URL, syntax: String) throws {
-        let script = """
-        import sys, pydicom, pydicom.uid as u
-        ds = pydicom.dcmread(sys.argv[1]); ds.compress(getattr(u, sys.argv[3])); ds.save_as(sys.argv[2])
-        """
-        let r = try SEGCheck.run(["python3", "-c", script, src.path, dst.path, syntax])
-        if r.status != 0 {
-            if try SEGCheck.run(["python3", "-c", "import pydicom, openjpeg, numpy"]).status != 0 {
-                try SEGCheck.missing("python3 with pydicom, pylibjpeg-openjpeg and numpy is needed to compress the test CT")
-            }
-            XCTFail("pydicom could not write \(syntax): \(r.err)")
-        }
-    }
+    func compress(_ src: URL, to dst: URL, syntax: String) throws { try TestTools.compressDICOM(src, to: dst, syntax: syntax) }
 
     func testCompressedCTSegmentsExactlyAsTheUncompressedFile() throws {
         let ckpt = try liteMedSAMCheckpoint()

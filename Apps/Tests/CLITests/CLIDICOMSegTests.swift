@@ -139,23 +139,9 @@ final class CLIDICOMSegTests: XCTestCase {
 
 /// highdicom / dciodvfy checks of a written SEG (`scripts/check-dicom-seg.py`).
 enum SEGCheck {
-    static func missing(_ message: String) throws -> Never {
-        let text = "\(message) — scripts/bootstrap.sh installs it"
-        if ProcessInfo.processInfo.environment["CI"] != nil { XCTFail(text) }
-        throw XCTSkip("SKIPPED (tool missing): " + text)
-    }
+    static func missing(_ message: String) throws -> Never { try TestTools.missing(message) }
 
-    static func run(_ args: [String]) throws -> (status: Int32, out: String, err: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = args
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out; p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
-    }
+    static func run(_ args: [String]) throws -> (status: Int32, out: String, err: String) { try TestTools.run(args) }
 
     /// highdicom's report (JSON object), or a skip / CI failure when highdicom is not installed.
     static func highdicom(_ url: URL, sources: [String]) throws -> [String: Any]? {

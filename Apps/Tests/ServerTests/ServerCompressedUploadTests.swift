@@ -34,18 +34,7 @@ final class ServerCompressedUploadTests: XCTestCase {
         XCTAssertGreaterThan(expected.rle.count, 2, "a non-empty mask")
         for syntax in ["RLELossless", "JPEG2000Lossless"] {
             let file = dir.appendingPathComponent("ct_\(syntax).dcm")
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            p.arguments = ["python3", "-c", """
-                import sys, pydicom, pydicom.uid as u
-                ds = pydicom.dcmread(sys.argv[1]); ds.compress(getattr(u, sys.argv[3])); ds.save_as(sys.argv[2])
-                """, native.path, file.path, syntax]
-            try p.run(); p.waitUntilExit()
-            guard p.terminationStatus == 0 else {
-                let text = "python3 with pydicom and pylibjpeg-openjpeg is needed to compress the test CT (scripts/bootstrap.sh)"
-                if ProcessInfo.processInfo.environment["CI"] != nil { XCTFail(text); return }
-                throw XCTSkip("SKIPPED (tool missing): " + text)
-            }
+            try TestTools.compressDICOM(native, to: file, syntax: syntax)
             let got = try await result(file)
             XCTAssertEqual(try PNGFile.decode(got.png).pixels, try PNGFile.decode(expected.png).pixels, "\(syntax): slice picture")
             XCTAssertEqual(got.rle, expected.rle, "\(syntax): the same mask as the uncompressed upload")
