@@ -109,24 +109,15 @@ public struct PixelStorage: Sendable {
     /// The values with each group of `from` consecutive values mapped to `to` values by `pick`
     /// (channel changes: RGBA → RGB drops alpha, gray → RGB repeats), in the same stored type.
     func regrouped(from: Int, to: Int, _ pick: (Int) -> Int) -> PixelStorage {
-        func map<T>(_ a: [T]) -> [T] {
-            let groups = a.count / from
-            var out = [T](); out.reserveCapacity(groups * to)
-            for g in 0..<groups { for k in 0..<to { out.append(a[g * from + pick(k)]) } }
-            return out
-        }
-        switch values {
-        case .uint8(let a): return PixelStorage(.uint8(map(a)))
-        case .int16(let a): return PixelStorage(.int16(map(a)))
-        case .uint16(let a): return PixelStorage(.uint16(map(a)))
-        case .int32(let a): return PixelStorage(.int32(map(a)))
-        case .float32(let a): return PixelStorage(.float32(map(a)))
-        }
+        gathered(count: count / from * to) { o in (o / to) * from + pick(o % to) }
     }
 
     /// The values reordered, in the same stored type: value `i` of the result is value `source(i)` of this one.
-    package func permuted(_ source: (Int) -> Int) -> PixelStorage {
-        func map<T>(_ a: [T]) -> [T] { (0..<a.count).map { a[source($0)] } }
+    package func permuted(_ source: (Int) -> Int) -> PixelStorage { gathered(count: count, source) }
+
+    /// `count` values, value `i` being value `source(i)` of this storage, in the same stored type.
+    private func gathered(count n: Int, _ source: (Int) -> Int) -> PixelStorage {
+        func map<T>(_ a: [T]) -> [T] { (0..<n).map { a[source($0)] } }
         switch values {
         case .uint8(let a): return PixelStorage(.uint8(map(a)))
         case .int16(let a): return PixelStorage(.int16(map(a)))

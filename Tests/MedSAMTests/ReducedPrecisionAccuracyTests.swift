@@ -129,20 +129,13 @@ final class ReducedPrecisionAccuracyTests: XCTestCase {
     func testLiteMedSAMVolumeReducedPrecisionKeepsTheMasks() throws {
         let weights = try StateDict(contentsOf: try liteMedSAMCheckpoint())
         let g = try Golden("lite/mni152_3d")
-        let imgs = try g.input("imgs")
-        let (d, h, w) = (imgs.shape[0], imgs.shape[1], imgs.shape[2])
-        let volume = try Volume(uint8: imgs.scalars.map { UInt8($0) }, width: w, height: h, depth: d)
-        let b = try g.input("boxes").scalars
-        let boxes = (0..<(b.count / 6)).map { i in
-            Box3D(x0: Int(b[6 * i]), y0: Int(b[6 * i + 1]), z0: Int(b[6 * i + 2]),
-                  x1: Int(b[6 * i + 3]), y1: Int(b[6 * i + 4]), z1: Int(b[6 * i + 5]))
-        }
+        let (volume, boxes) = try VolumeSegmentationTests.mni152Case(g)
         let ref = try Segmenter(.liteMedSAM, weights: weights).segmentVolume(volume, boxes: boxes)
         for precision in precisionsUnderTest() {
             let labels = try Segmenter(.liteMedSAM, weights: weights, precision: precision).segmentVolume(volume, boxes: boxes)
             for label in 1...UInt16(boxes.count) {
                 let dice = Self.dice(labels.map { $0 == label ? 1 : 0 }, ref.map { $0 == label ? 1 : 0 })
-                print("[ReducedPrecisionAccuracyTests] MNI152 volume \(d)×\(h)×\(w), label \(label), \(precision): Dice vs fp32 \(String(format: "%.4f", dice))")
+                print("[ReducedPrecisionAccuracyTests] MNI152 volume \(volume.depth)×\(volume.height)×\(volume.width), label \(label), \(precision): Dice vs fp32 \(String(format: "%.4f", dice))")
                 XCTAssertGreaterThanOrEqual(dice, Gate.volumeFloor(precision), "\(precision) volume label \(label): Dice vs fp32")
                 if dice < Gate.issue.minDice {
                     print("[ReducedPrecisionAccuracyTests] issue 14 gate NOT MET on the volume: \(precision) label \(label) Dice \(String(format: "%.4f", dice)) < \(Gate.issue.minDice)")

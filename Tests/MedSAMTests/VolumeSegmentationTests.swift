@@ -11,9 +11,8 @@ import XCTest
 /// LiteMedSAM's 3-D slice propagation with the real checkpoint on a real MRI volume (MNI152 crop),
 /// against the PyTorch reference pipeline.
 final class VolumeSegmentationTests: XCTestCase {
-    func testSlicePropagationMatchesPyTorch() throws {
-        let g = try Golden("lite/mni152_3d")
-        let segmenter = try Segmenter(.liteMedSAM, checkpoint: try liteMedSAMCheckpoint())
+    /// The golden's MNI152 volume (8-bit) and its 3-D boxes (also used by the reduced-precision volume test).
+    static func mni152Case(_ g: Golden) throws -> (Volume, [Box3D]) {
         let imgs = try g.input("imgs")
         let (d, h, w) = (imgs.shape[0], imgs.shape[1], imgs.shape[2])
         let volume = try Volume(uint8: imgs.scalars.map { UInt8($0) }, width: w, height: h, depth: d)
@@ -22,6 +21,13 @@ final class VolumeSegmentationTests: XCTestCase {
             Box3D(x0: Int(b[6 * i]), y0: Int(b[6 * i + 1]), z0: Int(b[6 * i + 2]),
                   x1: Int(b[6 * i + 3]), y1: Int(b[6 * i + 4]), z1: Int(b[6 * i + 5]))
         }
+        return (volume, boxes)
+    }
+
+    func testSlicePropagationMatchesPyTorch() throws {
+        let g = try Golden("lite/mni152_3d")
+        let segmenter = try Segmenter(.liteMedSAM, checkpoint: try liteMedSAMCheckpoint())
+        let (volume, boxes) = try VolumeSegmentationTests.mni152Case(g)
         let labels = try segmenter.segmentVolume(volume, boxes: boxes)
         let expected = try g.output("segs").scalars.map { UInt16($0) }
         XCTAssertEqual(labels.count, expected.count)
