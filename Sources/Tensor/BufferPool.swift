@@ -6,65 +6,76 @@ import Glibc
 import Darwin
 #endif
 
-/// The package's memory policy for large tensor buffers: a bounded, thread-safe size-class cache.
+/// The package's memory policy for large tensor buffers: a bounded, thread-safe best-fit arena.
 ///
-/// Every tensor buffer of at least ``TensorMemory/pooledThreshold`` bytes is mapped from the kernel
-/// (`mmap`) and, when its last tensor goes away, kept in this cache instead of being unmapped. The next
-/// buffer of the same size class reuses it: its pages are already resident, so an encoder run after the
-/// first one maps, faults in and zeroes no activation memory (before the cache, each run did that for all
-/// its temporaries: about a quarter of the LiteMedSAM encoder's time went to the kernel's page-fault path).
+/// Every tensor buffer of at least ``TensorMemory/pooledThreshold`` bytes is carved from memory mapped from the
+/// kernel (`mmap`) and, when its last tensor goes away, returned to the arena instead of being unmapped. Free
+/// blocks are coalesced with their free neighbours, and a request takes the smallest free block that holds it
+/// (splitting off the rest), the way ONNX Runtime's best-fit-with-coalescing arena does. So after the first
+/// encoder run a run maps, faults in and zeroes no activation memory: its temporaries reuse the resident pages
+/// of the previous run, whatever their sizes (a cache of whole buffers by size class, this pool's first design,
+/// still mapped ~340 MB per LiteMedSAM encoder run afresh, because a run's temporaries rarely match the sizes
+/// the previous run left; about a quarter of the encoder's time went to the kernel's page-fault path).
 ///
-/// The cache is bounded twice: mapped memory (in use + cached) stays within the most ever in use at once
-/// plus an eighth (so peak resident memory grows by at most 12.5 % of the activations' peak), and cached
-/// bytes stay within ``TensorMemory/cacheLimit``. It gives everything back to the system on
-/// ``TensorMemory/trim()`` or by itself once no large buffer has been taken or returned for
-/// ``TensorMemory/idleSeconds``. Size classes are 8 per power of two, page-rounded; a request is served
-/// from its class or else from the smallest cached class up to twice its size.
+/// The arena is bounded twice: mapped memory (in use + free) stays within the most ever in use at once plus an
+/// eighth where wholly free regions can be given back (a request that fits no free block unmaps the oldest
+/// wholly free regions first), and free bytes stay within ``TensorMemory/cacheLimit`` likewise. It gives every
+/// wholly free region back to the system on ``TensorMemory/trim()`` or by itself once no large buffer has been
+/// taken or returned for ``TensorMemory/idleSeconds``.
 public enum TensorMemory {
-    /// Buffers of at least this many bytes are pooled (smaller ones come from `malloc`).
+    /// Buffers of at least this many bytes come from the arena (smaller ones from `malloc`).
     public static let pooledThreshold = 1 << 20
 
-    /// Default bound on the cached (free) bytes.
+    /// Default bound on the free (mapped, unused) bytes.
     public static let defaultCacheLimit = 512 << 20
 
-    /// Seconds without large-buffer traffic after which the cache returns its buffers to the system.
+    /// Seconds without large-buffer traffic after which the arena returns its free regions to the system.
     public static let idleSeconds: Double = 5
 
-    /// Unmaps every cached buffer now (buffers in use are not affected).
+    /// Unmaps every wholly free region now (buffers in use, and the regions they are in, are not affected).
     public static func trim() { BufferPool.shared.trim() }
 
-    /// Bytes currently cached (free, resident, ready for reuse).
+    /// Bytes currently free in the arena (mapped, resident, ready for reuse).
     public static var cachedBytes: Int { BufferPool.shared.statistics.cachedBytes }
 
-    /// The bound on cached bytes (default ``defaultCacheLimit``).
+    /// The bound on free bytes (default ``defaultCacheLimit``).
     public static var cacheLimit: Int { BufferPool.shared.statistics.limit }
 
-    /// Sets the bound on cached bytes; 0 disables caching (every large buffer is unmapped when freed).
-    /// Cached buffers beyond the new bound are unmapped at once.
+    /// Sets the bound on free bytes; 0 disables reuse (every large buffer is its own mapping, unmapped when
+    /// freed). Wholly free regions beyond the new bound are unmapped at once.
     public static func setCacheLimit(_ bytes: Int) { BufferPool.shared.setLimit(max(0, bytes)) }
 
-    /// Reuse counters since the process started: buffers served from the cache, and newly mapped.
+    /// Counters since the process started: buffers served from free arena memory, and requests that mapped a new
+    /// region.
     public static var reuseCounts: (hits: Int, misses: Int) {
         let s = BufferPool.shared.statistics
         return (s.hits, s.misses)
     }
 }
 
-/// The size-class cache behind ``TensorMemory`` (one per process, internally synchronised).
+/// The best-fit arena behind ``TensorMemory`` (one per process, internally synchronised).
 package final class BufferPool: Sendable {
     package static let shared = BufferPool(limit: TensorMemory.defaultCacheLimit, idleSeconds: TensorMemory.idleSeconds)
 
-    struct Entry {
-        var address: UInt
-        /// Release order (smaller = released earlier), for evicting the oldest first.
-        var sequence: UInt64
+    /// One `mmap` of the arena.
+    struct Region {
+        var size: Int
+        /// Bytes of this region's blocks in use.
+        var live = 0
+        /// When it last became wholly free (smaller = earlier), for giving back the oldest first.
+        var freedAt: UInt64 = 0
     }
 
     struct State {
-        /// Size class (bytes) → free buffers of that class, most recently released last.
-        var free: [Int: [Entry]] = [:]
-        var cachedBytes = 0
-        /// Bytes of pooled buffers in use, and the most ever in use at once.
+        /// Region base → region.
+        var regions: [UInt: Region] = [:]
+        /// Free block start → (bytes, region base); `freeEnds` maps each free block's end to its start.
+        var free: [UInt: (size: Int, region: UInt)] = [:]
+        var freeEnds: [UInt: UInt] = [:]
+        /// Block in use → its region base.
+        var liveBlocks: [UInt: UInt] = [:]
+        var mappedBytes = 0
+        /// Bytes of blocks in use, and the most ever in use at once.
         var liveBytes = 0
         var peakLiveBytes = 0
         var sequence: UInt64 = 0
@@ -73,10 +84,38 @@ package final class BufferPool: Sendable {
         var idleTrimScheduled = false
         var hits = 0
         var misses = 0
+
+        var cachedBytes: Int { mappedBytes - liveBytes }
+
+        mutating func insertFree(_ start: UInt, _ size: Int, region: UInt) {
+            free[start] = (size, region)
+            freeEnds[start + UInt(size)] = start
+        }
+
+        mutating func removeFree(_ start: UInt) -> Int? {
+            guard let (size, _) = free.removeValue(forKey: start) else { return nil }
+            freeEnds[start + UInt(size)] = nil
+            return size
+        }
+
+        /// Unmaps (after the lock: returned) wholly free regions, oldest first, while `over()` holds.
+        mutating func giveBack(while over: (State) -> Bool) -> [(UInt, Int)] {
+            var out: [(UInt, Int)] = []
+            while over(self), let (base, r) = regions.filter({ $0.value.live == 0 }).min(by: { $0.value.freedAt < $1.value.freedAt }) {
+                _ = removeFree(base)          // a wholly free region is one coalesced block
+                regions[base] = nil
+                mappedBytes -= r.size
+                out.append((base, r.size))
+            }
+            return out
+        }
     }
 
     package struct Statistics: Sendable {
+        /// Free bytes (mapped, not in use).
         package var cachedBytes: Int
+        package var mappedBytes: Int
+        package var regions: Int
         package var limit: Int
         package var hits: Int
         package var misses: Int
@@ -90,122 +129,122 @@ package final class BufferPool: Sendable {
         idleNanoseconds = UInt64(max(0.001, idleSeconds) * 1e9)
     }
 
-    /// The size class a request of `bytes` is served from: page-rounded, 8 classes per power of two.
-    package static func sizeClass(_ bytes: Int) -> Int {
+    /// The bytes a request of `bytes` takes from the arena: whole pages.
+    package static func blockSize(_ bytes: Int) -> Int {
         let page = 4096
-        let b = max(page, (bytes + page - 1) / page * page)
-        let log2 = Int.bitWidth - 1 - b.leadingZeroBitCount
-        let step = max(page, 1 << max(0, log2 - 3))
-        return (b + step - 1) / step * step
+        return max(page, (bytes + page - 1) / page * page)
     }
 
-    /// Headroom above the peak of bytes in use that the cache may add: an eighth of that peak.
-    /// Mapped memory (in use + cached) stays within `peak + peak / 8`, so the cache costs at most
-    /// 12.5 % of the peak resident activations, yet holds buffers of the size classes a run needs.
+    /// Headroom above the peak of bytes in use that free memory may add: an eighth of that peak.
     package static func headroom(peak: Int) -> Int { peak / 8 }
 
-    /// A buffer of at least `bytes` bytes and its size class (pass both back to ``release(_:classBytes:)``),
+    /// A buffer of at least `bytes` bytes and its block size (pass both back to ``release(_:classBytes:)``),
     /// or nil when the system refuses the mapping.
     ///
-    /// Served from the cache when a buffer of the request's class, or else of the smallest cached class up
-    /// to twice it, is free; otherwise newly mapped, after unmapping the oldest cached buffers as needed to
-    /// keep (in use + cached) within the peak in use plus ``headroom(peak:)``.
+    /// Served from the smallest free block that holds it (the rest stays free); otherwise a new region is mapped,
+    /// after unmapping the oldest wholly free regions as needed to keep (in use + free) within the peak in use
+    /// plus ``headroom(peak:)``.
     package func allocate(bytes: Int) -> (UnsafeMutableRawPointer, Int)? {
-        let cls = Self.sizeClass(bytes)
+        let size = Self.blockSize(bytes)
         let now = DispatchTime.now().uptimeNanoseconds
-        let (cached, evicted): ((UInt, Int)?, [(UInt, Int)]) = state.withLock { s in
+        let (served, evicted): (UInt?, [(UInt, Int)]) = state.withLock { s in
             s.lastActivity = now
-            var chosen: Int? = s.free[cls] != nil ? cls : nil
-            if chosen == nil {
-                // Up to twice the request: a much larger buffer would hold resident memory the request does
-                // not need (measured: serving any larger class raised the LiteMedSAM encoder peak RSS from 269 to 381 MB).
-                for k in s.free.keys where k > cls && k <= 2 * cls && (chosen == nil || k < chosen!) { chosen = k }
+            var best: (start: UInt, size: Int, region: UInt)?
+            if s.limit > 0 {
+                for (start, b) in s.free where b.size >= size {
+                    if best == nil || b.size < best!.size || (b.size == best!.size && start < best!.start) {
+                        best = (start, b.size, b.region)
+                    }
+                }
             }
-            if let k = chosen, let entry = s.free[k]?.popLast() {
-                if s.free[k]?.isEmpty == true { s.free[k] = nil }
-                s.cachedBytes -= k
-                s.liveBytes += k
-                s.peakLiveBytes = max(s.peakLiveBytes, s.liveBytes)
+            s.liveBytes += size
+            s.peakLiveBytes = max(s.peakLiveBytes, s.liveBytes)
+            if let b = best {
+                _ = s.removeFree(b.start)
+                if b.size > size { s.insertFree(b.start + UInt(size), b.size - size, region: b.region) }
+                s.regions[b.region]?.live += size
+                s.liveBlocks[b.start] = b.region
                 s.hits += 1
-                return ((entry.address, k), [])
+                return (b.start, [])
             }
             s.misses += 1
-            s.liveBytes += cls
-            s.peakLiveBytes = max(s.peakLiveBytes, s.liveBytes)
             let budget = s.peakLiveBytes + Self.headroom(peak: s.peakLiveBytes)
-            var out: [(UInt, Int)] = []
-            while s.cachedBytes > 0 && s.liveBytes + s.cachedBytes > budget {
-                guard let (k, _) = s.free.min(by: { ($0.value.first?.sequence ?? .max) < ($1.value.first?.sequence ?? .max) }),
-                      let entry = s.free[k]?.first else { break }
-                s.free[k]?.removeFirst()
-                if s.free[k]?.isEmpty == true { s.free[k] = nil }
-                s.cachedBytes -= k
-                out.append((entry.address, k))
-            }
-            return (nil, out)
+            return (nil, s.giveBack { $0.mappedBytes + size > budget })
         }
         for (address, k) in evicted { Self.unmap(address, k) }
-        if let (address, k) = cached, let p = UnsafeMutableRawPointer(bitPattern: address) { return (p, k) }
+        if let served, let p = UnsafeMutableRawPointer(bitPattern: served) { return (p, size) }
         #if canImport(Glibc) || canImport(Darwin)
-        if let p = mmap(nil, cls, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANON, -1, 0), p != MAP_FAILED {
-            return (p, cls)
+        if let p = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANON, -1, 0), p != MAP_FAILED {
+            let base = UInt(bitPattern: p)
+            state.withLock { s in
+                s.regions[base] = Region(size: size, live: size)
+                s.mappedBytes += size
+                s.liveBlocks[base] = base
+            }
+            return (p, size)
         }
         #endif
-        state.withLock { s in s.liveBytes -= cls }
+        state.withLock { s in s.liveBytes -= size }
         return nil
     }
 
-    /// Returns a buffer from ``allocate(bytes:)``: cached if the bound allows, unmapped otherwise.
-    package func release(_ pointer: UnsafeMutableRawPointer, classBytes cls: Int) {
+    /// Returns a buffer from ``allocate(bytes:)`` to the arena (coalesced with free neighbours in its region);
+    /// wholly free regions beyond the free-bytes bound are unmapped.
+    package func release(_ pointer: UnsafeMutableRawPointer, classBytes size: Int) {
         let now = DispatchTime.now().uptimeNanoseconds
         let address = UInt(bitPattern: pointer)
-        let (kept, schedule): (Bool, Bool) = state.withLock { s in
+        let (unmapped, schedule): ([(UInt, Int)], Bool) = state.withLock { s in
             s.lastActivity = now
-            s.liveBytes -= cls
-            guard s.cachedBytes + cls <= s.limit else { return (false, false) }
-            s.sequence += 1
-            s.free[cls, default: []].append(Entry(address: address, sequence: s.sequence))
-            s.cachedBytes += cls
-            let schedule = !s.idleTrimScheduled
-            s.idleTrimScheduled = true
-            return (true, schedule)
+            guard let base = s.liveBlocks.removeValue(forKey: address) else {
+                preconditionFailure("BufferPool.release of a buffer it did not hand out")
+            }
+            s.liveBytes -= size
+            s.regions[base]?.live -= size
+            var start = address, length = size
+            if let next = s.free[address + UInt(size)], next.region == base {
+                length += s.removeFree(address + UInt(size)) ?? 0
+            }
+            if let prev = s.freeEnds[address], s.free[prev]?.region == base {
+                length += s.removeFree(prev) ?? 0
+                start = prev
+            }
+            s.insertFree(start, length, region: base)
+            if s.regions[base]?.live == 0 {
+                s.sequence += 1
+                s.regions[base]?.freedAt = s.sequence
+            }
+            let out = s.giveBack { $0.cachedBytes > $0.limit }
+            let schedule = !s.idleTrimScheduled && s.cachedBytes > 0
+            if schedule { s.idleTrimScheduled = true }
+            return (out, schedule)
         }
-        if !kept { Self.unmap(address, cls) }
+        for (address, k) in unmapped { Self.unmap(address, k) }
         if schedule { scheduleIdleCheck(afterNanoseconds: idleNanoseconds) }
     }
 
-    /// Unmaps every cached buffer.
+    /// Unmaps every wholly free region.
     package func trim() {
         let taken = state.withLock { s in Self.takeAll(&s) }
-        for (address, cls) in taken { Self.unmap(address, cls) }
+        for (address, k) in taken { Self.unmap(address, k) }
     }
 
     package func setLimit(_ limit: Int) {
         let taken: [(UInt, Int)] = state.withLock { s in
             s.limit = limit
-            var out: [(UInt, Int)] = []
-            // Drop the largest classes first until the cache fits.
-            for cls in s.free.keys.sorted(by: >) where s.cachedBytes > limit {
-                while s.cachedBytes > limit, let e = s.free[cls]?.popLast() {
-                    out.append((e.address, cls))
-                    s.cachedBytes -= cls
-                }
-                if s.free[cls]?.isEmpty == true { s.free[cls] = nil }
-            }
-            return out
+            return s.giveBack { $0.cachedBytes > $0.limit }
         }
-        for (address, cls) in taken { Self.unmap(address, cls) }
+        for (address, k) in taken { Self.unmap(address, k) }
     }
 
     package var statistics: Statistics {
-        state.withLock { s in Statistics(cachedBytes: s.cachedBytes, limit: s.limit, hits: s.hits, misses: s.misses) }
+        state.withLock { s in
+            Statistics(cachedBytes: s.cachedBytes, mappedBytes: s.mappedBytes, regions: s.regions.count, limit: s.limit,
+                       hits: s.hits, misses: s.misses)
+        }
     }
 
     private static func takeAll(_ s: inout State) -> [(UInt, Int)] {
-        var out: [(UInt, Int)] = []
-        for (cls, list) in s.free { for e in list { out.append((e.address, cls)) } }
-        s.free = [:]
-        s.cachedBytes = 0
+        let out = s.giveBack { _ in true }
         s.peakLiveBytes = s.liveBytes   // the next workload sets its own peak
         return out
     }

@@ -5,17 +5,15 @@ import XCTest
 import Glibc
 #endif
 
-/// The size-class buffer cache behind large tensors (``TensorMemory``).
+/// The best-fit arena behind large tensors (``TensorMemory``).
 final class BufferPoolTests: XCTestCase {
-    func testSizeClassesCoverRequestsWithBoundedWaste() {
-        for bytes in [1, 4096, 4097, 1 << 20, (1 << 20) + 1, 3_000_000, 12_582_912, 50_331_648, 123_456_789] {
-            let cls = BufferPool.sizeClass(bytes)
-            XCTAssertGreaterThanOrEqual(cls, bytes)
-            XCTAssertEqual(cls % 4096, 0, "classes are whole pages")
-            XCTAssertLessThanOrEqual(Double(cls), max(Double(bytes) * 1.125, Double(bytes)) + 4096, "waste above 12.5 % for \(bytes)")
+    func testBlocksAreWholePages() {
+        for bytes in [1, 4096, 4097, 1 << 20, (1 << 20) + 1, 3_000_000, 123_456_789] {
+            let size = BufferPool.blockSize(bytes)
+            XCTAssertGreaterThanOrEqual(size, bytes)
+            XCTAssertEqual(size % 4096, 0, "blocks are whole pages")
+            XCTAssertLessThan(size - bytes, 4096, "at most one page of waste for \(bytes)")
         }
-        // Nearby sizes share a class (so a run's slightly different temporaries reuse each other's buffers).
-        XCTAssertEqual(BufferPool.sizeClass(3_000_000), BufferPool.sizeClass(3_000_000 - 4096))
     }
 
     func testReleasedBufferIsReusedAndTrimmed() throws {
@@ -25,7 +23,7 @@ final class BufferPoolTests: XCTestCase {
         pool.release(p1, classBytes: c1)
         XCTAssertEqual(pool.statistics.cachedBytes, c1)
         let (p2, c2) = try XCTUnwrap(pool.allocate(bytes: 3 << 20))
-        XCTAssertEqual(p2, p1, "the cached buffer is handed out again")
+        XCTAssertEqual(p2, p1, "the free block is handed out again")
         XCTAssertEqual(c2, c1)
         XCTAssertEqual(p2.load(as: Int.self), 42, "reused memory is not remapped (no fresh zero pages)")
         XCTAssertEqual(pool.statistics.hits, 1)
@@ -34,51 +32,76 @@ final class BufferPoolTests: XCTestCase {
         pool.release(p2, classBytes: c2)
         pool.trim()
         XCTAssertEqual(pool.statistics.cachedBytes, 0)
+        XCTAssertEqual(pool.statistics.mappedBytes, 0)
         let (p3, c3) = try XCTUnwrap(pool.allocate(bytes: 3 << 20))
         XCTAssertEqual(pool.statistics.misses, 2, "after a trim the next buffer is mapped afresh")
         pool.release(p3, classBytes: c3)
         pool.trim()
     }
 
-    func testCacheStaysWithinItsLimit() throws {
+    func testFreeBytesStayWithinTheLimit() throws {
         let pool = BufferPool(limit: 8 << 20, idleSeconds: 60)
         let buffers = (0..<5).compactMap { _ in pool.allocate(bytes: 3 << 20) }
         XCTAssertEqual(buffers.count, 5)
+        XCTAssertEqual(pool.statistics.regions, 5)
         for (p, c) in buffers { pool.release(p, classBytes: c) }
-        XCTAssertLessThanOrEqual(pool.statistics.cachedBytes, 8 << 20)
-        XCTAssertGreaterThan(pool.statistics.cachedBytes, 0)
+        XCTAssertEqual(pool.statistics.cachedBytes, 6 << 20, "two 3 MB regions fit the 8 MB bound, three were unmapped")
         pool.setLimit(0)
         XCTAssertEqual(pool.statistics.cachedBytes, 0, "lowering the limit unmaps what no longer fits")
+        XCTAssertEqual(pool.statistics.mappedBytes, 0)
         pool.trim()
     }
 
-    func testSmallerRequestReusesALargerCachedBuffer() throws {
+    /// A smaller request is carved from a larger free block; the rest stays free and serves the next request;
+    /// released neighbours coalesce back into one block that serves the whole size again.
+    func testBlocksSplitAndCoalesce() throws {
         let pool = BufferPool(limit: 64 << 20, idleSeconds: 60)
         let (p, c) = try XCTUnwrap(pool.allocate(bytes: 4 << 20))
         pool.release(p, classBytes: c)
-        let (q, k) = try XCTUnwrap(pool.allocate(bytes: 3 << 20))      // no 3 MB buffer cached: the 4 MB one serves
-        XCTAssertEqual(q, p)
-        XCTAssertEqual(k, c, "the buffer keeps its own class")
-        XCTAssertEqual(pool.statistics.hits, 1)
+        let (q, k) = try XCTUnwrap(pool.allocate(bytes: 3 << 20))
+        XCTAssertEqual(q, p, "best fit: the 4 MB block's front")
+        XCTAssertEqual(k, 3 << 20)
+        let (r, kr) = try XCTUnwrap(pool.allocate(bytes: 1 << 20))
+        XCTAssertEqual(r, p + (3 << 20), "the split-off rest serves the next request")
+        XCTAssertEqual(pool.statistics.hits, 2)
+        XCTAssertEqual(pool.statistics.misses, 1)
+        XCTAssertEqual(pool.statistics.cachedBytes, 0)
         pool.release(q, classBytes: k)
-        let (r, cr) = try XCTUnwrap(pool.allocate(bytes: 1 << 20))     // 4 MB is more than twice 1 MB: not reused
-        XCTAssertNotEqual(r, p)
-        XCTAssertEqual(pool.statistics.misses, 2)
-        pool.release(r, classBytes: cr)
+        pool.release(r, classBytes: kr)
+        let (w, kw) = try XCTUnwrap(pool.allocate(bytes: 4 << 20))
+        XCTAssertEqual(w, p, "freed neighbours coalesce into the whole region")
+        XCTAssertEqual(pool.statistics.misses, 1)
+        XCTAssertEqual(pool.statistics.regions, 1)
+        pool.release(w, classBytes: kw)
         pool.trim()
     }
 
-    /// In use + cached stays within the peak in use plus an eighth: a miss evicts cached buffers first.
+    /// Best fit: of two free blocks that hold a request, the smaller serves it.
+    func testSmallestFreeBlockThatFitsIsChosen() throws {
+        let pool = BufferPool(limit: 64 << 20, idleSeconds: 60)
+        let (a, ca) = try XCTUnwrap(pool.allocate(bytes: 8 << 20))
+        let (b, cb) = try XCTUnwrap(pool.allocate(bytes: 2 << 20))
+        pool.release(a, classBytes: ca)
+        pool.release(b, classBytes: cb)
+        let (x, cx) = try XCTUnwrap(pool.allocate(bytes: 2 << 20))
+        XCTAssertEqual(x, b)
+        pool.release(x, classBytes: cx)
+        pool.trim()
+    }
+
+    /// In use + free stays within the peak in use plus an eighth: a request that fits no free block unmaps
+    /// wholly free regions first.
     func testMappedMemoryStaysWithinPeakPlusHeadroom() throws {
         let pool = BufferPool(limit: 1 << 30, idleSeconds: 60)
         let (a, ca) = try XCTUnwrap(pool.allocate(bytes: 8 << 20))
         pool.release(a, classBytes: ca)
         XCTAssertEqual(pool.statistics.cachedBytes, 8 << 20)
-        // 2 MB in use + 8 MB cached would exceed 8 MB (peak) + 1 MB (headroom): the 8 MB buffer is unmapped.
-        let (b, cb) = try XCTUnwrap(pool.allocate(bytes: 2 << 20))
+        // 16 MB does not fit the free 8 MB; 16 + 8 would exceed 16 MB (the new peak) + 2 MB: the 8 MB region goes.
+        let (b, cb) = try XCTUnwrap(pool.allocate(bytes: 16 << 20))
         XCTAssertEqual(pool.statistics.cachedBytes, 0)
+        XCTAssertEqual(pool.statistics.mappedBytes, 16 << 20)
         pool.release(b, classBytes: cb)
-        XCTAssertEqual(pool.statistics.cachedBytes, 2 << 20)
+        XCTAssertEqual(pool.statistics.cachedBytes, 16 << 20)
         pool.trim()
     }
 

@@ -58,8 +58,10 @@ func minorFaults() -> Int {
     return Int(u.ru_minflt)
 }
 
-/// Minor faults of each timed run of the last `time` call.
+/// Minor faults of each timed run of the last `time` call, and the tensor buffer cache's misses (newly mapped
+/// buffers) in each.
 nonisolated(unsafe) var lastFaults: [Int] = []
+nonisolated(unsafe) var lastPoolMisses: [Int] = []
 
 @MainActor func emit(_ stage: String, _ times: [Double], extra: [String: Any] = [:]) {
     let sorted = times.sorted()
@@ -67,7 +69,7 @@ nonisolated(unsafe) var lastFaults: [Int] = []
     var o: [String: Any] = ["engine": "swift", "model": model.id, "stage": stage,
                             "threads": threads, "seconds_median": median, "seconds_min": sorted[0],
                             "runs": times, "peak_rss_mb": BenchInputs.peakRSSMiB(),
-                            "minor_faults_runs": lastFaults, "kernel_variant": KernelVariant.best.description,
+                            "minor_faults_runs": lastFaults, "pool_misses_runs": lastPoolMisses, "kernel_variant": KernelVariant.best.description,
                             "openblas_core": OpenBLASCore.selection.active,
                             "pool_limit_mb": TensorMemory.cacheLimit >> 20,
                             "precision": precision.rawValue, "int8_kernel_variant": Int8KernelVariant.best.description]
@@ -80,12 +82,14 @@ func time(_ n: Int, warmup: Int = 0, _ body: () throws -> Void) rethrows -> [Dou
     for _ in 0..<warmup { try body() }
     var out: [Double] = []
     lastFaults = []
+    lastPoolMisses = []
     for _ in 0..<n {
-        let f0 = minorFaults()
+        let f0 = minorFaults(), m0 = TensorMemory.reuseCounts.misses
         let t0 = now()
         try body()
         out.append(now() - t0)
         lastFaults.append(minorFaults() - f0)
+        lastPoolMisses.append(TensorMemory.reuseCounts.misses - m0)
     }
     return out
 }
