@@ -77,6 +77,21 @@ static int mk_cpuid7(unsigned sub, int reg, int bit) {
     unsigned r = reg == 0 ? a : reg == 2 ? c : 0;
     return (int)((r >> bit) & 1u);
 }
+
+// Those three bits, read once: CPUID traps to the hypervisor in a virtual machine (microseconds a call), and
+// the GEMM drivers ask on every call. Same caching rule as mk_cached_best.
+enum { MK_X_AVX512VNNI = 1, MK_X_AVXVNNI = 2, MK_X_AVX512BF16 = 4 };
+static int mk_x86_ext_cached = -1;
+
+static int mk_x86_ext(int bit) {
+    int v = __atomic_load_n(&mk_x86_ext_cached, __ATOMIC_RELAXED);
+    if (v < 0) {
+        v = (mk_cpuid7(0, 2, 11) ? MK_X_AVX512VNNI : 0) | (mk_cpuid7(1, 0, 4) ? MK_X_AVXVNNI : 0)
+            | (mk_cpuid7(1, 0, 5) ? MK_X_AVX512BF16 : 0);
+        __atomic_store_n(&mk_x86_ext_cached, v, __ATOMIC_RELAXED);
+    }
+    return (v & bit) != 0;
+}
 #endif
 
 int mk_q8_cpu_supports(int variant) {
@@ -84,9 +99,9 @@ int mk_q8_cpu_supports(int variant) {
 #ifdef MK_X86
     int avx2 = mk_cpu_supports(MK_VARIANT_AVX2);
     if (variant == MK_Q8_AVX2) return avx2;
-    if (variant == MK_Q8_AVXVNNI) return avx2 && mk_cpuid7(1, 0, 4);
+    if (variant == MK_Q8_AVXVNNI) return avx2 && mk_x86_ext(MK_X_AVXVNNI);
     if (variant == MK_Q8_AVX512VNNI)
-        return mk_cpu_supports(MK_VARIANT_AVX512) && __builtin_cpu_supports("avx512bw") && mk_cpuid7(0, 2, 11);
+        return mk_cpu_supports(MK_VARIANT_AVX512) && __builtin_cpu_supports("avx512bw") && mk_x86_ext(MK_X_AVX512VNNI);
 #endif
     return 0;
 }
@@ -114,7 +129,7 @@ int mk_q8_resolve_variant(int variant) {
 
 int mk_bf16_native(void) {
 #ifdef MK_X86
-    return mk_best_variant() >= MK_VARIANT_AVX512 && __builtin_cpu_supports("avx512bw") && mk_cpuid7(1, 0, 5);
+    return mk_best_variant() >= MK_VARIANT_AVX512 && __builtin_cpu_supports("avx512bw") && mk_x86_ext(MK_X_AVX512BF16);
 #else
     return 0;
 #endif

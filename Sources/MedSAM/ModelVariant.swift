@@ -85,6 +85,9 @@ public struct ModelVariant: Sendable {
     public var checkpointHint: String
     /// Whether LiteMedSAM's 3-D slice propagation applies (its frame must be a `PropagationFrame`).
     public var supportsVolumePropagation: Bool
+    /// Which encoder layers keep fp32 under `--precision int8` / `bf16`: this model's measured policy
+    /// (docs/precision.md). ``PrecisionPolicy/reduceAll`` by default.
+    public var precisionPolicy: PrecisionPolicy
     /// Whether a checkpoint with these keys holds this model.
     public let recognizes: @Sendable (_ keys: Set<String>) -> Bool
     /// Builds the model from weights read through `loader` (strict: the segmenter checks afterwards that every
@@ -96,6 +99,7 @@ public struct ModelVariant: Sendable {
     public init(kind: ModelKind, aliases: [String] = [], summary: String, cachedCheckpointName: String? = nil,
                 checkpointHint: String = "pass the checkpoint with --checkpoint PATH",
                 supportsVolumePropagation: Bool = false,
+                precisionPolicy: PrecisionPolicy = .reduceAll,
                 recognizes: @escaping @Sendable (_ keys: Set<String>) -> Bool,
                 build: @escaping @Sendable (_ loader: WeightLoader) throws -> ModelParts,
                 frame: @escaping @Sendable (_ width: Int, _ height: Int, _ inputSize: Int) -> any ModelFrame) {
@@ -105,6 +109,7 @@ public struct ModelVariant: Sendable {
         self.cachedCheckpointName = cachedCheckpointName
         self.checkpointHint = checkpointHint
         self.supportsVolumePropagation = supportsVolumePropagation
+        self.precisionPolicy = precisionPolicy
         self.recognizes = recognizes
         self.build = build
         self.frame = frame

@@ -33,7 +33,7 @@ public struct ReducedPrecisionExport: Sendable {
             throw SegmenterError.unrecognizedCheckpoint("its keys match no registered model")
         }
         // Building the variant with the precision records which weights its Linear layers reduce.
-        let loader = WeightLoader(weights, encoderPrecision: precision)
+        let loader = WeightLoader(weights, encoderPrecision: precision, encoderPolicy: variant.precisionPolicy)
         _ = try variant.build(loader)
         var tensors = weights.tensors
         var dtypes: [String: CheckpointDType] = [:]

@@ -163,7 +163,7 @@ public final class Segmenter: Sendable {
                 throw SegmenterError.wrongModel(expected: variant.kind, found: other.kind.displayName)
             }
         }
-        let loader = WeightLoader(weights, encoderPrecision: precision)
+        let loader = WeightLoader(weights, encoderPrecision: precision, encoderPolicy: variant.precisionPolicy)
         let parts = try variant.build(loader)
         try loader.checkAllUsed()
         let (e, p, d) = (parts.encoder, parts.promptEncoder.configuration, parts.maskDecoder.configuration)

@@ -17,9 +17,10 @@ import XCTest
 /// per-modality table (the README's numbers) and whether issue 14's gate is met (mask Dice against fp32 ≥ 0.99
 /// per target, mean ≥ 0.995, DSC and NSD against the ground truth within 0.005 of fp32's per modality).
 ///
-/// The asserted bounds are the measured levels with a margin (``Gate/asserted``): bf16 meets the gate's mean
-/// and metric bounds, its worst tiny nucleus sits at 0.989; int8 (post-training, no calibration) does not meet
-/// the gate — weight rounding alone gives ≈ 5 % embedding error on this model (see docs/precision.md).
+/// The encoders are built with LiteMedSAM's precision policy (``PrecisionPolicy/liteMedSAM``: stage 2 keeps fp32
+/// under bf16). The asserted bounds are the measured levels with a margin (``Gate/asserted``): bf16 meets the gate
+/// (worst target 0.9948, mean 0.9987, volume labels 0.998 / 0.996); int8 (post-training, every Linear layer, no
+/// calibration) does not — weight rounding alone gives ≈ 5 % embedding error on this model (docs/precision.md).
 /// `swift test -c release --filter ReducedPrecisionAccuracyTests`.
 final class ReducedPrecisionAccuracyTests: XCTestCase {
     struct Gate {
@@ -28,12 +29,14 @@ final class ReducedPrecisionAccuracyTests: XCTestCase {
         static let issue = Gate(minDice: 0.99, meanDice: 0.995, metricDelta: 0.005)
         /// What the tests assert (measured level with a margin).
         static func asserted(_ p: Precision) -> Gate {
-            p == .bf16 ? Gate(minDice: 0.985, meanDice: 0.995, metricDelta: 0.005) : Gate(minDice: 0.90, meanDice: 0.975, metricDelta: 0.015)
+            // bf16 measured: worst 0.9948, mean 0.9987, |ΔDSC| ≤ 0.0003, |ΔNSD| ≤ 0.0002; int8: 0.9077, 0.9827, 0.0056.
+            p == .bf16 ? Gate(minDice: 0.99, meanDice: 0.997, metricDelta: 0.002) : Gate(minDice: 0.90, meanDice: 0.975, metricDelta: 0.015)
         }
         /// The volume's per-label floor: slice propagation carries each slice's difference into the next box, so the
-        /// 3-D labels drift further than single slices (measured on the MNI152 volume with OpenBLAS's Cooperlake kernels:
-        /// label 2 int8 0.898, bf16 0.958). Asserted as a guard against a broken path (Dice near 0), not as the gate.
-        static func volumeFloor(_ p: Precision) -> Double { p == .bf16 ? 0.93 : 0.85 }
+        /// 3-D labels drift further than single slices (measured on the MNI152 volume with OpenBLAS's Cooperlake kernels,
+        /// labels 1 / 2: int8 0.955 / 0.898; bf16 with the policy 0.998 / 0.996, without it 0.995 / 0.958). bf16's floor
+        /// is the gate's 0.99; int8's guards against a broken path (Dice near 0), not the gate.
+        static func volumeFloor(_ p: Precision) -> Double { p == .bf16 ? 0.99 : 0.85 }
     }
 
     struct Row { var targets = 0, diceVsFP32 = 0.0, minDiceVsFP32 = 1.0, dsc = 0.0, nsd = 0.0, dscFP32 = 0.0, nsdFP32 = 0.0 }

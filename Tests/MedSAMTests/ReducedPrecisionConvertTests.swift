@@ -32,9 +32,12 @@ final class ReducedPrecisionConvertTests: XCTestCase {
         }
         for precision in precisions {
             let export = try ReducedPrecisionExport(weights, precision: precision)
-            // TinyViT's Linear layers: 3 stages × blocks × (qkv, proj, fc1, fc2) = 10 blocks × 4.
-            XCTAssertEqual(export.reducedKeys.count, 40, "\(precision): the encoder's Linear weights")
+            // TinyViT's Linear layers: 3 stages × blocks × (qkv, proj, fc1, fc2) = 10 blocks × 4; LiteMedSAM's
+            // precision policy keeps stage 2's 6 blocks (24 layers) fp32 under bf16.
+            XCTAssertEqual(export.reducedKeys.count, precision == .bf16 ? 16 : 40, "\(precision): the encoder's Linear weights")
             XCTAssertTrue(export.reducedKeys.allSatisfy { $0.hasPrefix("image_encoder.") })
+            XCTAssertEqual(export.reducedKeys.contains { $0.hasPrefix("image_encoder.layers.2.") }, precision == .int8,
+                           "\(precision): stage 2 follows the policy")
             let url = dir.appendingPathComponent("\(precision).safetensors")
             try Safetensors.write(export.tensors, to: url, metadata: export.metadata, dtypes: export.dtypes)
             let size = try FileManager.default.attributesOfItem(atPath: url.path)[.size] as! Int

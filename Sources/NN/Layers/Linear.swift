@@ -42,7 +42,8 @@ public struct Linear: Sendable {
         }
     }
 
-    /// Loads `weight` (and `bias`) under `scope`, converted to the scope's precision.
+    /// Loads `weight` (and `bias`) under `scope`, converted to the scope's precision (``WeightScope/layerPrecision``:
+    /// the loader's ``PrecisionPolicy`` may keep this layer fp32).
     ///
     /// A weight stored already quantised (int8 values with a `weight_scale` of one scale per output row, as
     /// `medsam convert --precision int8` writes) is used as it is, in int8, whatever the scope's precision.
@@ -68,8 +69,9 @@ public struct Linear: Sendable {
             scope.loader.markReduced(scope.key("weight"), .int8)
             return
         }
-        storage = Self.storage(w, precision: scope.precision)
-        if scope.precision != .fp32 { scope.loader.markReduced(scope.key("weight"), scope.precision) }
+        let precision = scope.layerPrecision
+        storage = Self.storage(w, precision: precision)
+        if precision != .fp32 { scope.loader.markReduced(scope.key("weight"), precision) }
     }
 
     public init(weight: Tensor, bias: Tensor?, precision: Precision = .fp32) {

@@ -9,10 +9,13 @@ public final class WeightLoader: Sendable {
 
     /// The precision a model variant builds its image encoder with (``scope(_:precision:)``); `.fp32` by default.
     public let encoderPrecision: Precision
+    /// Which of the encoder's layers keep fp32 under a reduced precision (the model variant's measured policy).
+    public let encoderPolicy: PrecisionPolicy
 
-    public init(_ source: any WeightSource, encoderPrecision: Precision = .fp32) {
+    public init(_ source: any WeightSource, encoderPrecision: Precision = .fp32, encoderPolicy: PrecisionPolicy = .reduceAll) {
         self.source = source
         self.encoderPrecision = encoderPrecision
+        self.encoderPolicy = encoderPolicy
     }
 
     /// A view rooted at `prefix` (like PyTorch's module path, e.g. `"image_encoder"`).
@@ -64,6 +67,10 @@ public struct WeightScope {
         self.prefix = prefix
         self.precision = precision
     }
+
+    /// The precision of the layer rooted at this scope: the scope's, unless the loader's
+    /// ``WeightLoader/encoderPolicy`` keeps this layer fp32.
+    public var layerPrecision: Precision { loader.encoderPolicy.precision(forLayer: prefix, requested: precision) }
 
     /// The full key of a name under this scope.
     public func key(_ name: String) -> String { prefix.isEmpty ? name : prefix + "." + name }
