@@ -55,7 +55,14 @@ public enum TensorMemory {
 
 /// The best-fit arena behind ``TensorMemory`` (one per process, internally synchronised).
 package final class BufferPool: Sendable {
-    package static let shared = BufferPool(limit: TensorMemory.defaultCacheLimit, idleSeconds: TensorMemory.idleSeconds)
+    package static let shared = BufferPool(limit: TensorMemory.defaultCacheLimit, idleSeconds: TensorMemory.idleSeconds,
+                                           regionBytes: defaultRegionBytes)
+
+    /// The smallest region the arena maps (larger requests get a region of their own size). Regions this size let
+    /// neighbouring temporaries coalesce: measured on the LiteMedSAM bench process (encoder runs, then pipeline
+    /// runs), peak RSS 361 MB with one region per request, 323 MB with 32 MB regions (64 MB: 335, 128 MB: 321),
+    /// against 331 MB for the old size-class cache; pages of a region that are never used are never resident.
+    package static let defaultRegionBytes = 32 << 20
 
     /// One `mmap` of the arena.
     struct Region {
@@ -123,10 +130,13 @@ package final class BufferPool: Sendable {
 
     private let state: Mutex<State>
     private let idleNanoseconds: UInt64
+    private let regionBytes: Int
 
-    package init(limit: Int, idleSeconds: Double) {
+    /// - Parameter regionBytes: the smallest region mapped (0: each region is the size of the request that mapped it).
+    package init(limit: Int, idleSeconds: Double, regionBytes: Int = 0) {
         state = Mutex(State(limit: limit))
         idleNanoseconds = UInt64(max(0.001, idleSeconds) * 1e9)
+        self.regionBytes = Self.blockSize(max(0, regionBytes))
     }
 
     /// The bytes a request of `bytes` takes from the arena: whole pages.
@@ -147,7 +157,7 @@ package final class BufferPool: Sendable {
     package func allocate(bytes: Int) -> (UnsafeMutableRawPointer, Int)? {
         let size = Self.blockSize(bytes)
         let now = DispatchTime.now().uptimeNanoseconds
-        let (served, evicted): (UInt?, [(UInt, Int)]) = state.withLock { s in
+        let (served, evicted, regionSize): (UInt?, [(UInt, Int)], Int) = state.withLock { s in
             s.lastActivity = now
             var best: (start: UInt, size: Int, region: UInt)?
             if s.limit > 0 {
@@ -165,21 +175,24 @@ package final class BufferPool: Sendable {
                 s.regions[b.region]?.live += size
                 s.liveBlocks[b.start] = b.region
                 s.hits += 1
-                return (b.start, [])
+                return (b.start, [], 0)
             }
             s.misses += 1
+            // Without reuse (limit 0) every buffer is its own mapping.
+            let regionSize = s.limit > 0 ? max(size, regionBytes) : size
             let budget = s.peakLiveBytes + Self.headroom(peak: s.peakLiveBytes)
-            return (nil, s.giveBack { $0.mappedBytes + size > budget })
+            return (nil, s.giveBack { $0.mappedBytes + regionSize > budget }, regionSize)
         }
         for (address, k) in evicted { Self.unmap(address, k) }
         if let served, let p = UnsafeMutableRawPointer(bitPattern: served) { return (p, size) }
         #if canImport(Glibc) || canImport(Darwin)
-        if let p = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANON, -1, 0), p != MAP_FAILED {
+        if let p = mmap(nil, regionSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANON, -1, 0), p != MAP_FAILED {
             let base = UInt(bitPattern: p)
             state.withLock { s in
-                s.regions[base] = Region(size: size, live: size)
-                s.mappedBytes += size
+                s.regions[base] = Region(size: regionSize, live: size)
+                s.mappedBytes += regionSize
                 s.liveBlocks[base] = base
+                if regionSize > size { s.insertFree(base + UInt(size), regionSize - size, region: base) }
             }
             return (p, size)
         }

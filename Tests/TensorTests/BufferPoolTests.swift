@@ -76,6 +76,30 @@ final class BufferPoolTests: XCTestCase {
         pool.trim()
     }
 
+    /// With a minimum region size, small requests share one mapping and coalesce across each other.
+    func testSmallRequestsShareARegion() throws {
+        let pool = BufferPool(limit: 64 << 20, idleSeconds: 60, regionBytes: 8 << 20)
+        let (a, ca) = try XCTUnwrap(pool.allocate(bytes: 3 << 20))
+        let (b, cb) = try XCTUnwrap(pool.allocate(bytes: 3 << 20))
+        XCTAssertEqual(b, a + (3 << 20), "the second request is carved from the first one's region")
+        XCTAssertEqual(pool.statistics.regions, 1)
+        XCTAssertEqual(pool.statistics.mappedBytes, 8 << 20)
+        XCTAssertEqual(pool.statistics.cachedBytes, 2 << 20)
+        XCTAssertEqual(pool.statistics.misses, 1)
+        pool.release(a, classBytes: ca)
+        pool.release(b, classBytes: cb)
+        let (c, cc) = try XCTUnwrap(pool.allocate(bytes: 8 << 20))
+        XCTAssertEqual(c, a, "the two freed blocks and the untouched rest coalesce into the whole region")
+        XCTAssertEqual(pool.statistics.misses, 1)
+        let (d, cd) = try XCTUnwrap(pool.allocate(bytes: 12 << 20))
+        XCTAssertEqual(pool.statistics.regions, 2, "a request above the region size gets a region of its own size")
+        XCTAssertEqual(pool.statistics.mappedBytes, 20 << 20)
+        pool.release(c, classBytes: cc)
+        pool.release(d, classBytes: cd)
+        pool.trim()
+        XCTAssertEqual(pool.statistics.mappedBytes, 0)
+    }
+
     /// Best fit: of two free blocks that hold a request, the smaller serves it.
     func testSmallestFreeBlockThatFitsIsChosen() throws {
         let pool = BufferPool(limit: 64 << 20, idleSeconds: 60)
