@@ -226,25 +226,44 @@ MK_Q8_AVX512VNNI_T static void q8_gemm_avx512vnni(const int8_t *a, ptrdiff_t lda
 // ---------------------------------------------------------------------------------------------
 // 256-bit kernels: one panel (16 columns, two ymm) × up to MR rows.
 
-// Dequantise + bias + activation of one row's two ymm accumulators (16 columns, `ncols` of them kept).
-MK_AVX2 MK_INLINE void q8_store_row256(__m256i lo, __m256i hi, const int32_t *colsum, int shifted, float ascale,
-                                       const float *wscale, const float *bias, ptrdiff_t ncols, int act, float *out) {
-    if (shifted) {
-        lo = _mm256_sub_epi32(lo, _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)colsum), 7));
-        hi = _mm256_sub_epi32(hi, _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)(colsum + 8)), 7));
+// The per-panel constants of the 256-bit epilogue, loaded once per tile (not once per row): bias and, for the
+// shifted (u8·s8) forms, 128·Σw of the panel's 16 columns; columns past `ncols` read as zero.
+typedef struct { __m256 b0, b1; __m256i c0, c1; } q8_panel256;
+
+MK_AVX2 MK_INLINE q8_panel256 q8_panel_constants256(const int32_t *colsum, const float *bias, ptrdiff_t ncols) {
+    q8_panel256 k;
+    if (bias && ncols >= 16) {
+        k.b0 = _mm256_loadu_ps(bias);
+        k.b1 = _mm256_loadu_ps(bias + 8);
+    } else if (bias) {
+        float btmp[16] = {0};
+        for (ptrdiff_t c = 0; c < ncols; c++) btmp[c] = bias[c];
+        k.b0 = _mm256_loadu_ps(btmp);
+        k.b1 = _mm256_loadu_ps(btmp + 8);
+    } else {
+        k.b0 = k.b1 = _mm256_setzero_ps();
     }
+    // colsum is padded to whole panels (mk_q8_padded_columns), so 16 values are always readable.
+    k.c0 = colsum ? _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)colsum), 7) : _mm256_setzero_si256();
+    k.c1 = colsum ? _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)(colsum + 8)), 7) : _mm256_setzero_si256();
+    return k;
+}
+
+// Dequantise + bias + activation of one row's two ymm accumulators (16 columns, `ncols` of them kept).
+MK_AVX2 MK_INLINE void q8_store_row256(__m256i lo, __m256i hi, const q8_panel256 *k, float ascale,
+                                       const float *wscale, ptrdiff_t ncols, int act, float *out) {
+    lo = _mm256_sub_epi32(lo, k->c0);
+    hi = _mm256_sub_epi32(hi, k->c1);
     __m256 as = _mm256_set1_ps(ascale);
-    float tmp[16];
-    float btmp[16] = {0};
-    if (bias) for (ptrdiff_t c = 0; c < (ncols < 16 ? ncols : 16); c++) btmp[c] = bias[c];
-    __m256 v0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lo), _mm256_mul_ps(as, _mm256_loadu_ps(wscale)), _mm256_loadu_ps(btmp));
-    __m256 v1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(hi), _mm256_mul_ps(as, _mm256_loadu_ps(wscale + 8)), _mm256_loadu_ps(btmp + 8));
+    __m256 v0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lo), _mm256_mul_ps(as, _mm256_loadu_ps(wscale)), k->b0);
+    __m256 v1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(hi), _mm256_mul_ps(as, _mm256_loadu_ps(wscale + 8)), k->b1);
     v0 = mk_act256(v0, act);
     v1 = mk_act256(v1, act);
     if (ncols >= 16) {
         _mm256_storeu_ps(out, v0);
         _mm256_storeu_ps(out + 8, v1);
     } else {
+        float tmp[16];
         _mm256_storeu_ps(tmp, v0);
         _mm256_storeu_ps(tmp + 8, v1);
         memcpy(out, tmp, (size_t)ncols * sizeof(float));
@@ -269,8 +288,9 @@ MK_Q8_AVXVNNI_T MK_INLINE void q8_tile_vnni256(int mr, const int8_t *a, ptrdiff_
             acc[r][1] = _mm256_dpbusd_avx_epi32(acc[r][1], av, b1);
         }
     }
+    q8_panel256 pk = q8_panel_constants256(colsum, bias, ncols);
     for (int r = 0; r < mr; r++)
-        q8_store_row256(acc[r][0], acc[r][1], colsum, 1, ascale[r], wscale, bias, ncols, act, out + r * ldo);
+        q8_store_row256(acc[r][0], acc[r][1], &pk, ascale[r], wscale, ncols, act, out + r * ldo);
 }
 
 MK_AVX2 MK_INLINE void q8_tile_avx2(int mr, const int8_t *a, ptrdiff_t lda, const float *ascale,
@@ -294,8 +314,9 @@ MK_AVX2 MK_INLINE void q8_tile_avx2(int mr, const int8_t *a, ptrdiff_t lda, cons
             acc[r][1] = _mm256_add_epi32(acc[r][1], p1);
         }
     }
+    q8_panel256 pk = q8_panel_constants256(NULL, bias, ncols);
     for (int r = 0; r < mr; r++)
-        q8_store_row256(acc[r][0], acc[r][1], NULL, 0, ascale[r], wscale, bias, ncols, act, out + r * ldo);
+        q8_store_row256(acc[r][0], acc[r][1], &pk, ascale[r], wscale, ncols, act, out + r * ldo);
 }
 
 MK_Q8_AVXVNNI_T static void q8_gemm_avxvnni(const int8_t *a, ptrdiff_t lda, const float *ascale, ptrdiff_t m,
