@@ -33,38 +33,58 @@ void mk_add_rows_v(int variant, const float *a, const float *b, float *out, ptrd
 void mk_add_rows(const float *a, const float *b, float *out, ptrdiff_t n) { mk_add_rows_v(MK_VARIANT_AUTO, a, b, out, n); }
 
 #ifdef MK_X86
+// One 8×8 block: rows i..i+8 of (a + b), columns j..j+8, transposed in registers.
+MK_AVX2 MK_INLINE void transpose_add_block8(const float *a, const float *b, float *out, ptrdiff_t rows, ptrdiff_t cols,
+                                            ptrdiff_t i, ptrdiff_t j) {
+    __m256 r[8];
+    for (int k = 0; k < 8; k++) {
+        r[k] = _mm256_loadu_ps(a + (i + k) * cols + j);
+        if (b) r[k] = _mm256_add_ps(r[k], _mm256_loadu_ps(b + (i + k) * cols + j));
+    }
+    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    __m256 u0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
+    __m256 u1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+    __m256 u2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
+    __m256 u3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+    __m256 u4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0));
+    __m256 u5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
+    __m256 u6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
+    __m256 u7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
+    _mm256_storeu_ps(out + (j + 0) * rows + i, _mm256_permute2f128_ps(u0, u4, 0x20));
+    _mm256_storeu_ps(out + (j + 1) * rows + i, _mm256_permute2f128_ps(u1, u5, 0x20));
+    _mm256_storeu_ps(out + (j + 2) * rows + i, _mm256_permute2f128_ps(u2, u6, 0x20));
+    _mm256_storeu_ps(out + (j + 3) * rows + i, _mm256_permute2f128_ps(u3, u7, 0x20));
+    _mm256_storeu_ps(out + (j + 4) * rows + i, _mm256_permute2f128_ps(u0, u4, 0x31));
+    _mm256_storeu_ps(out + (j + 5) * rows + i, _mm256_permute2f128_ps(u1, u5, 0x31));
+    _mm256_storeu_ps(out + (j + 6) * rows + i, _mm256_permute2f128_ps(u2, u6, 0x31));
+    _mm256_storeu_ps(out + (j + 7) * rows + i, _mm256_permute2f128_ps(u3, u7, 0x31));
+}
+
 MK_AVX2 static void transpose_add_avx2(const float *a, const float *b, float *out, ptrdiff_t rows, ptrdiff_t cols,
                                        ptrdiff_t j0, ptrdiff_t j1, ptrdiff_t i1) {
-    // 8×8 blocks transposed in registers: rows i..i+8 of (a + b), columns j..j+8.
-    for (ptrdiff_t j = j0; j < j1; j += 8) {
-        for (ptrdiff_t i = 0; i < i1; i += 8) {
-            __m256 r[8];
-            for (int k = 0; k < 8; k++) {
-                r[k] = _mm256_loadu_ps(a + (i + k) * cols + j);
-                if (b) r[k] = _mm256_add_ps(r[k], _mm256_loadu_ps(b + (i + k) * cols + j));
-            }
-            __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-            __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-            __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-            __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-            __m256 u0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
-            __m256 u1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
-            __m256 u2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
-            __m256 u3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
-            __m256 u4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0));
-            __m256 u5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
-            __m256 u6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
-            __m256 u7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
-            _mm256_storeu_ps(out + (j + 0) * rows + i, _mm256_permute2f128_ps(u0, u4, 0x20));
-            _mm256_storeu_ps(out + (j + 1) * rows + i, _mm256_permute2f128_ps(u1, u5, 0x20));
-            _mm256_storeu_ps(out + (j + 2) * rows + i, _mm256_permute2f128_ps(u2, u6, 0x20));
-            _mm256_storeu_ps(out + (j + 3) * rows + i, _mm256_permute2f128_ps(u3, u7, 0x20));
-            _mm256_storeu_ps(out + (j + 4) * rows + i, _mm256_permute2f128_ps(u0, u4, 0x31));
-            _mm256_storeu_ps(out + (j + 5) * rows + i, _mm256_permute2f128_ps(u1, u5, 0x31));
-            _mm256_storeu_ps(out + (j + 6) * rows + i, _mm256_permute2f128_ps(u2, u6, 0x31));
-            _mm256_storeu_ps(out + (j + 7) * rows + i, _mm256_permute2f128_ps(u3, u7, 0x31));
+    // 16×16 tiles (four 8×8 register transposes): each input row segment and each output row segment is one
+    // whole cache line, and a band of 16 input rows (32 pages with `b`) is swept along the columns before
+    // the next band, so the loads stay within the L1 TLB. Sweeping all rows per column block instead touched
+    // 2 × 256 pages per block with the decoder's (256, 4,096) planes.
+    ptrdiff_t i = 0;
+    for (; i + 16 <= i1; i += 16) {
+        ptrdiff_t j = j0;
+        for (; j + 16 <= j1; j += 16) {
+            transpose_add_block8(a, b, out, rows, cols, i, j);
+            transpose_add_block8(a, b, out, rows, cols, i + 8, j);
+            transpose_add_block8(a, b, out, rows, cols, i, j + 8);
+            transpose_add_block8(a, b, out, rows, cols, i + 8, j + 8);
+        }
+        for (; j < j1; j += 8) {
+            transpose_add_block8(a, b, out, rows, cols, i, j);
+            transpose_add_block8(a, b, out, rows, cols, i + 8, j);
         }
     }
+    for (; i < i1; i += 8)
+        for (ptrdiff_t j = j0; j < j1; j += 8) transpose_add_block8(a, b, out, rows, cols, i, j);
 }
 #endif
 

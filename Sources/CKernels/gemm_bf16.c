@@ -6,7 +6,6 @@
 
 #ifdef MK_X86
 #define MK_BF16_T __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,avx2,fma")))
-#define MK_INLINE static inline __attribute__((always_inline))
 #endif
 
 ptrdiff_t mk_bf16_padded_depth(ptrdiff_t k) { return (k + 1) / 2 * 2; }

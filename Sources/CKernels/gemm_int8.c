@@ -7,7 +7,6 @@
 #ifdef MK_X86
 #define MK_Q8_AVX512VNNI_T __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")))
 #define MK_Q8_AVXVNNI_T __attribute__((target("avxvnni,avx2,fma")))
-#define MK_INLINE static inline __attribute__((always_inline))
 #endif
 
 ptrdiff_t mk_q8_padded_depth(ptrdiff_t k) { return (k + 3) / 4 * 4; }

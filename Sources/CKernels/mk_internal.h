@@ -11,6 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+// Forced inlining for micro-kernel helpers (tiles, epilogues) whose arguments must become constants.
+#define MK_INLINE static inline __attribute__((always_inline))
+
 #if defined(__x86_64__) || defined(__i386__)
 #define MK_X86 1
 #include <immintrin.h>

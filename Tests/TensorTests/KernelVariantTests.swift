@@ -224,7 +224,7 @@ final class KernelVariantTests: XCTestCase {
                 for i in 0..<n { XCTAssertEqual(out[i], a[i] + b[i], "add \(v)") }   // one rounding: exact
             }
             // transpose(a + b), with and without b, over a sub-range of output rows
-            for (rows, cols) in [(3, 5), (8, 8), (19, 27), (16, 40)] {
+            for (rows, cols) in [(3, 5), (8, 8), (19, 27), (16, 40), (24, 40), (43, 70)] {   // 16-row bands, an 8-row band, scalar rows
                 let a = random(rows * cols), b = random(rows * cols)
                 for withB in [true, false] {
                     var out = [Float](repeating: .nan, count: rows * cols)
