@@ -115,7 +115,9 @@ public struct MBConv: Sendable {
 
     /// (B, C, H, W) → (B, C, H, W).
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        var h = conv3(conv2(conv1(x, activation: .gelu), activation: .gelu))
+        var hidden = conv1(x, activation: .gelu)
+        conv2(inPlace: &hidden, activation: .gelu)   // the depthwise conv reuses conv1's output memory
+        var h = conv3(hidden)
         h.add(x)
         h.applyGELU()
         return h
@@ -158,7 +160,9 @@ public struct PatchMerging: Sendable {
             let (b, c) = (x.shape[0], x.shape[2])
             image = x.reshaped([b, spec.resolution, spec.width, c]).permuted([0, 3, 1, 2])
         }
-        let h = conv3(conv2(conv1(image, activation: .gelu), activation: .gelu))
+        var hidden = conv1(image, activation: .gelu)
+        conv2(inPlace: &hidden, activation: .gelu)   // in conv1's memory when stride 1 (into 320 channels)
+        let h = conv3(hidden)
         let (b, c, hh, ww) = (h.shape[0], h.shape[1], h.shape[2], h.shape[3])
         return h.reshaped([b, c, hh * ww]).permuted([0, 2, 1])
     }

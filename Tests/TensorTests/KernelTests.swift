@@ -78,6 +78,30 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// The in-place stride-1 depthwise conv (MBConv's) gives bit for bit the out-of-place result, with and
+    /// without an activation, also on planes big enough to run in parallel; a tensor sharing the storage
+    /// keeps its values (copy on write).
+    func testInPlaceDepthwiseConvolutionEqualsOutOfPlace() {
+        var rng = SystemRandomNumberGenerator()
+        for (n, c, h, w, k) in [(1, 3, 9, 17, 3), (2, 5, 4, 33, 3), (1, 64, 40, 40, 5), (1, 2, 1, 1, 3)] {
+            let x = Tensor(shape: [n, c, h, w], scalars: (0..<(n * c * h * w)).map { _ in Float.random(in: -2...2, using: &rng) })
+            let weight = Tensor(shape: [c, 1, k, k], scalars: (0..<(c * k * k)).map { _ in Float.random(in: -1...1, using: &rng) })
+            let bias = Tensor(shape: [c], scalars: (0..<c).map { _ in Float.random(in: -1...1, using: &rng) })
+            for act in [FusedActivation.none, .gelu] {
+                let expected = x.conv2d(weight: weight, bias: bias, padding: (k / 2, k / 2), groups: c, activation: act)
+                let before = x.scalars
+                var y = x                      // shares x's storage: the in-place op must copy first
+                y.applyDepthwiseConv2d(weight: weight, bias: bias, padding: k / 2, activation: act)
+                XCTAssertEqual(y.shape, expected.shape)
+                XCTAssertEqual(y.scalars, expected.scalars, "(\(n), \(c), \(h), \(w)) k=\(k) \(act): in place differs")
+                XCTAssertEqual(x.scalars, before, "the tensor sharing the storage was written")
+                var unique = x + Tensor(zeros: [n, c, h, w])   // a storage of its own
+                unique.applyDepthwiseConv2d(weight: weight, bias: bias, padding: k / 2, activation: act)
+                XCTAssertEqual(unique.scalars, expected.scalars)
+            }
+        }
+    }
+
     /// A GEMM large enough to be split across threads equals the same product computed serially.
     func testSplitGEMMEqualsSerial() {
         var rng = SystemRandomNumberGenerator()
@@ -112,3 +136,4 @@ final class StorageTests: XCTestCase {
         XCTAssertEqual(small.sum, 6)
     }
 }
+

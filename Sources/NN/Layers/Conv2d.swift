@@ -34,6 +34,24 @@ public struct Conv2d: Sendable {
     public func callAsFunction(_ x: Tensor, activation: FusedActivation = .none) -> Tensor {
         x.conv2d(weight: weight, bias: bias, stride: stride, padding: padding, groups: groups, activation: activation)
     }
+
+    /// Whether ``callAsFunction(inPlace:activation:)`` writes over its input: a stride-1 depthwise convolution
+    /// that keeps the size.
+    public var worksInPlace: Bool {
+        let c = weight.shape[0], k = weight.shape[2]
+        return groups == c && weight.shape[1] == 1 && k == weight.shape[3] && stride == (1, 1)
+            && padding.0 == padding.1 && 2 * padding.0 + 1 == k
+    }
+
+    /// `x = act(conv(x))`: in `x`'s own memory when ``worksInPlace`` (no second full-size tensor), else the
+    /// ordinary forward assigned back. The result is the same either way.
+    public func callAsFunction(inPlace x: inout Tensor, activation: FusedActivation = .none) {
+        if worksInPlace && x.rank == 4 && x.shape[1] == weight.shape[0] {
+            x.applyDepthwiseConv2d(weight: weight, bias: bias, padding: padding.0, activation: activation)
+        } else {
+            x = self(x, activation: activation)
+        }
+    }
 }
 
 /// `nn.ConvTranspose2d` with kernel size = stride and no padding (SAM's mask upscaling).
@@ -82,4 +100,9 @@ public struct Conv2dBN: Sendable {
     }
 
     public func callAsFunction(_ x: Tensor, activation: FusedActivation = .none) -> Tensor { conv(x, activation: activation) }
+
+    /// `x = act(conv(x))`, in `x`'s memory for stride-1 depthwise convolutions (``Conv2d/callAsFunction(inPlace:activation:)``).
+    public func callAsFunction(inPlace x: inout Tensor, activation: FusedActivation = .none) {
+        conv(inPlace: &x, activation: activation)
+    }
 }

@@ -85,29 +85,65 @@ extension Tensor {
         let oh = (h + 2 * ph - kh) / sh + 1
         let ow = (w + 2 * pw - kw) / sw + 1
         var out = Tensor(uninitializedShape: [n, c, oh, ow])
-        let biasValues = bias?.scalars
         withUnsafeBufferPointer { x in
-            weight.withUnsafeBufferPointer { wt in
-                out.withUnsafeMutableBufferPointer { o in
-                    let px = SendablePointer(UnsafeMutablePointer(mutating: x.baseAddress!))
-                    let pw8 = SendablePointer(UnsafeMutablePointer(mutating: wt.baseAddress!))
-                    let po = SendablePointer(o.baseAddress!)
-                    Parallel.forRanges(n * c, minimumPerThread: 1) { r in
-                        for plane in r {
-                            let ch = plane % c
-                            Kernels.depthwisePlane(px.pointer + plane * h * w, po.pointer + plane * oh * ow, height: h, width: w,
-                                                   kernel: pw8.pointer + ch * kh * kw, kernelSize: kh, stride: sh, padding: ph,
-                                                   bias: biasValues?[ch] ?? 0, outHeight: oh, outWidth: ow)
-                            if activation != .none {
-                                Kernels.biasActivationPlanes(po.pointer + plane * oh * ow, channels: 1, plane: oh * ow,
-                                                             bias: nil, activation: activation)
-                            }
+            out.withUnsafeMutableBufferPointer { o in
+                Self.depthwisePlanes(UnsafeMutablePointer(mutating: x.baseAddress!), into: o.baseAddress!, inPlace: false, planes: n * c, channels: c,
+                                     height: h, width: w, weight: weight, bias: bias, stride: sh, padding: ph,
+                                     outHeight: oh, outWidth: ow, activation: activation)
+            }
+        }
+        return out
+    }
+
+    /// `self = act(F.conv2d(self, weight, bias, padding=p, groups=C))` for a stride-1 depthwise convolution that
+    /// keeps the size (`2p + 1 = k`), written over `self`'s own memory: each output plane is computed into a
+    /// plane-sized scratch buffer per worker and copied back over its input plane, which only it reads. Same
+    /// arithmetic as ``conv2d(weight:bias:stride:padding:groups:activation:)``; saves the second full-size
+    /// tensor (TinyViT's MBConv: 64 MB at 256 channels × 256²). When the storage is shared it is copied first
+    /// (copy on write), so other holders never see the change.
+    public mutating func applyDepthwiseConv2d(weight: Tensor, bias: Tensor?, padding: Int,
+                                              activation: FusedActivation = .none) {
+        precondition(rank == 4 && weight.rank == 4, "depthwise conv expects NCHW input and (C, 1, k, k) weight")
+        let (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
+        let k = weight.shape[2]
+        precondition(weight.shape == [c, 1, k, k] && 2 * padding + 1 == k,
+                     "in-place depthwise conv needs a (\(c), 1, k, k) weight with padding (k − 1)/2, got \(weight.shape), \(padding)")
+        if let bias { precondition(bias.count == c, "depthwise conv bias \(bias.shape) for \(c) channels") }
+        withUnsafeMutableBufferPointer { x in
+            Self.depthwisePlanes(x.baseAddress!, into: x.baseAddress!, inPlace: true, planes: n * c, channels: c,
+                                 height: h, width: w, weight: weight, bias: bias, stride: 1, padding: padding,
+                                 outHeight: h, outWidth: w, activation: activation)
+        }
+    }
+
+    /// The depthwise loop over (batch, channel) planes, in parallel; `inPlace` computes each plane into scratch
+    /// and copies it over its input plane (`output` = `input`, same size).
+    private static func depthwisePlanes(_ input: UnsafeMutablePointer<Float>, into output: UnsafeMutablePointer<Float>,
+                                        inPlace: Bool, planes: Int, channels c: Int, height h: Int, width w: Int,
+                                        weight: Tensor, bias: Tensor?, stride: Int, padding: Int,
+                                        outHeight oh: Int, outWidth ow: Int, activation: FusedActivation) {
+        let (kh, kw) = (weight.shape[2], weight.shape[3])
+        let biasValues = bias?.scalars
+        weight.withUnsafeBufferPointer { wt in
+            let px = SendablePointer(input), po = SendablePointer(output)
+            let pw8 = SendablePointer(UnsafeMutablePointer(mutating: wt.baseAddress!))
+            Parallel.forRanges(planes, minimumPerThread: 1) { r in
+                var scratch = inPlace ? Tensor(uninitializedShape: [oh * ow]) : Tensor(zeros: [0])
+                scratch.withUnsafeMutableBufferPointer { s in
+                    for plane in r {
+                        let ch = plane % c
+                        let dst = inPlace ? s.baseAddress! : po.pointer + plane * oh * ow
+                        Kernels.depthwisePlane(px.pointer + plane * h * w, dst, height: h, width: w,
+                                               kernel: pw8.pointer + ch * kh * kw, kernelSize: kh, stride: stride,
+                                               padding: padding, bias: biasValues?[ch] ?? 0, outHeight: oh, outWidth: ow)
+                        if activation != .none {
+                            Kernels.biasActivationPlanes(dst, channels: 1, plane: oh * ow, bias: nil, activation: activation)
                         }
+                        if inPlace { (po.pointer + plane * oh * ow).update(from: dst, count: oh * ow) }
                     }
                 }
             }
         }
-        return out
     }
 
     /// `F.conv_transpose2d` with kernel = stride and no padding (SAM's upscaling, 2×2 stride 2).
