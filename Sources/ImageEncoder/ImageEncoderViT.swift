@@ -315,7 +315,7 @@ public struct ViTAttention: Sendable {
 package func windowPartition(_ x: Tensor, windowSize ws: Int) -> (Tensor, (Int, Int)) {
     let (b, h, w, c) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
     let hp = (h + ws - 1) / ws * ws, wp = (w + ws - 1) / ws * ws
-    var out = Tensor(zeros: [b * (hp / ws) * (wp / ws), ws, ws, c])
+    var out = Tensor(uninitializedShape: [b * (hp / ws) * (wp / ws), ws, ws, c])   // padding zeroed by the copy
     x.withUnsafeBufferPointer { src in
         out.withUnsafeMutableBufferPointer { dst in
             copyWindowRows(image: UnsafeMutablePointer(mutating: src.baseAddress!), windows: dst.baseAddress!,
@@ -340,22 +340,30 @@ package func windowUnpartition(_ windows: Tensor, windowSize ws: Int, paddedSize
     return out
 }
 
-/// Copies every unpadded image row segment to (or from) its place in the window layout.
+/// Copies every unpadded image row segment to (or from) its place in the window layout; towards the windows it
+/// also writes the zero padding (bottom rows, right columns), so the windows may start uninitialised. Rows are
+/// spread over the threads (on one thread this copy was a serial stretch between TinyViT's parallel ops).
 private func copyWindowRows(image: UnsafeMutablePointer<Float>, windows: UnsafeMutablePointer<Float>, batch b: Int,
                             size: (Int, Int), windowSize ws: Int, paddedWidth wp: Int, channels c: Int, toWindows: Bool) {
     let (h, w) = size
     let nw = wp / ws, nh = (h + ws - 1) / ws
-    for bi in 0..<b {
-        for y in 0..<h {
+    let rows = toWindows ? nh * ws : h            // padded rows exist only in the window layout
+    let img = SendablePointer(image), win = SendablePointer(windows)
+    Parallel.forRanges(b * rows, minimumPerThread: max(1, 16384 / max(wp * c, 1))) { r in
+        for job in r {
+            let bi = job / rows, y = job % rows
             let wy = y / ws, iy = y % ws
             for wx in 0..<nw {
                 let x0 = wx * ws
-                let n = min(ws, w - x0)
-                if n <= 0 { continue }
+                let n = y < h ? max(0, min(ws, w - x0)) : 0
                 let window = (bi * nh + wy) * nw + wx
-                let win = windows + ((window * ws + iy) * ws) * c
-                let img = image + ((bi * h + y) * w + x0) * c
-                if toWindows { win.update(from: img, count: n * c) } else { img.update(from: win, count: n * c) }
+                let wrow = win.pointer + ((window * ws + iy) * ws) * c
+                if toWindows {
+                    if n > 0 { wrow.update(from: img.pointer + ((bi * h + y) * w + x0) * c, count: n * c) }
+                    if n < ws { (wrow + n * c).update(repeating: 0, count: (ws - n) * c) }
+                } else if n > 0 {
+                    (img.pointer + ((bi * h + y) * w + x0) * c).update(from: wrow, count: n * c)
+                }
             }
         }
     }

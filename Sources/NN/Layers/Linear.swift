@@ -180,8 +180,13 @@ public struct Linear: Sendable {
         let n = outFeatures
         var beta: Float = 0
         if let bias {
+            // The bias rows are the GEMM's starting C (beta = 1). Written in parallel: on one thread this fill
+            // was TinyViT's largest serial stretch (qkv, proj and fc2 outputs, up to 25 MB each).
             bias.withUnsafeBufferPointer { b in
-                for r in 0..<rows { (out + r * ldo).update(from: b.baseAddress!, count: n) }
+                let bp = SendablePointer(UnsafeMutablePointer(mutating: b.baseAddress!)), op = SendablePointer(out)
+                Parallel.forRanges(rows, minimumPerThread: max(1, 16384 / max(n, 1))) { r in
+                    for row in r { (op.pointer + row * ldo).update(from: bp.pointer, count: n) }
+                }
             }
             beta = 1
         }
