@@ -18,7 +18,7 @@ MK_AVX2 static void gelu_avx2(float *x, ptrdiff_t n) {
         _mm256_storeu_ps(x + i + 8, b);
     }
     for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, mk_gelu256(_mm256_loadu_ps(x + i)));
-    for (; i < n; i++) x[i] = mk_gelu1(x[i]);
+    if (i < n) mk_act_tail256(x + i, n - i, _mm256_setzero_ps(), MK_ACT_GELU);
 }
 
 MK_AVX2 static void sigmoid_avx2(float *x, ptrdiff_t n) {

@@ -25,7 +25,7 @@ MK_AVX2 static void bias_act_plane_avx2(float *x, ptrdiff_t n, float b, int act)
         }
     }
     for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, mk_act256(_mm256_add_ps(_mm256_loadu_ps(x + i), vb), act));
-    for (; i < n; i++) x[i] = mk_act1(x[i] + b, act);
+    if (i < n) mk_act_tail256(x + i, n - i, vb, act);
 }
 
 MK_AVX2 static void bias_act_rows_avx2(float *x, ptrdiff_t rows, ptrdiff_t cols, const float *bias, int act) {
@@ -37,7 +37,11 @@ MK_AVX2 static void bias_act_rows_avx2(float *x, ptrdiff_t rows, ptrdiff_t cols,
             if (bias) v = _mm256_add_ps(v, _mm256_loadu_ps(bias + j));
             _mm256_storeu_ps(p + j, mk_act256(v, act));
         }
-        for (; j < cols; j++) p[j] = mk_act1(p[j] + (bias ? bias[j] : 0), act);
+        if (j < cols) {
+            float bt[8] = {0};
+            if (bias) memcpy(bt, bias + j, (size_t)(cols - j) * sizeof(float));
+            mk_act_tail256(p + j, cols - j, _mm256_loadu_ps(bt), act);
+        }
     }
 }
 

@@ -117,6 +117,15 @@ MK_AVX2 static inline __m256 mk_act256(__m256 v, int act) {
     return v;
 }
 
+// The last n < 8 values of a row through the same vector arithmetic as the rest (a zero-padded copy), so a
+// value's result does not depend on where a tile, plane or thread range happens to end.
+MK_AVX2 static inline void mk_act_tail256(float *x, ptrdiff_t n, __m256 add, int act) {
+    float tmp[8] = {0};
+    memcpy(tmp, x, (size_t)n * sizeof(float));
+    _mm256_storeu_ps(tmp, mk_act256(_mm256_add_ps(_mm256_loadu_ps(tmp), add), act));
+    memcpy(x, tmp, (size_t)n * sizeof(float));
+}
+
 // ---------------------------------------------------------------------------------------------
 // AVX-512F vector math (the same polynomials, 16 lanes; tails use lane masks instead of scalar loops).
 

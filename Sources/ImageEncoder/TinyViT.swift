@@ -117,10 +117,7 @@ public struct MBConv: Sendable {
     public func callAsFunction(_ x: Tensor) -> Tensor {
         var hidden = conv1(x, activation: .gelu)
         conv2(inPlace: &hidden, activation: .gelu)   // the depthwise conv reuses conv1's output memory
-        var h = conv3(hidden)
-        h.add(x)
-        h.applyGELU()
-        return h
+        return conv3(hidden, adding: x, activation: .gelu)   // residual and GELU on each cached GEMM tile
     }
 }
 

@@ -102,6 +102,27 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// `conv2d(residual:)` equals conv, then `+ residual`, then the activation written out, bit for bit: the
+    /// 1×1 path (epilogue on GEMM tiles, several tiles and batches) and the fallback of other convolutions.
+    func testConvolutionWithResidualEqualsUnfused() {
+        var rng = SystemRandomNumberGenerator()
+        func random(_ shape: [Int]) -> Tensor {
+            Tensor(shape: shape, scalars: (0..<shape.reduce(1, *)).map { _ in Float.random(in: -1...1, using: &rng) })
+        }
+        for (n, cin, cout, side, k) in [(1, 8, 16, 70, 1), (2, 3, 5, 9, 1), (1, 4, 6, 11, 3)] {
+            let x = random([n, cin, side, side])
+            let weight = random([cout, cin, k, k]), bias = random([cout])
+            let residual = random([n, cout, side, side])
+            for act in [FusedActivation.none, .gelu] {
+                var expected = x.conv2d(weight: weight, bias: bias, padding: (k / 2, k / 2))
+                expected.add(residual)
+                if act == .gelu { expected.applyGELU() }
+                let y = x.conv2d(weight: weight, bias: bias, padding: (k / 2, k / 2), residual: residual, activation: act)
+                XCTAssertEqual(y.scalars, expected.scalars, "(\(n), \(cin)→\(cout), \(side)², k=\(k)) \(act)")
+            }
+        }
+    }
+
     /// A GEMM large enough to be split across threads equals the same product computed serially.
     func testSplitGEMMEqualsSerial() {
         var rng = SystemRandomNumberGenerator()

@@ -35,6 +35,13 @@ public struct Conv2d: Sendable {
         x.conv2d(weight: weight, bias: bias, stride: stride, padding: padding, groups: groups, activation: activation)
     }
 
+    /// `act(conv(x) + residual)`, the residual added on each GEMM tile of a 1×1 convolution while it is cached
+    /// (same order of operations as `act(conv(x) + residual)` written out, so the same result).
+    public func callAsFunction(_ x: Tensor, adding residual: Tensor, activation: FusedActivation = .none) -> Tensor {
+        x.conv2d(weight: weight, bias: bias, stride: stride, padding: padding, groups: groups, residual: residual,
+                 activation: activation)
+    }
+
     /// Whether ``callAsFunction(inPlace:activation:)`` writes over its input: a stride-1 depthwise convolution
     /// that keeps the size.
     public var worksInPlace: Bool {
@@ -100,6 +107,11 @@ public struct Conv2dBN: Sendable {
     }
 
     public func callAsFunction(_ x: Tensor, activation: FusedActivation = .none) -> Tensor { conv(x, activation: activation) }
+
+    /// `act(conv(x) + residual)` (``Conv2d/callAsFunction(_:adding:activation:)``).
+    public func callAsFunction(_ x: Tensor, adding residual: Tensor, activation: FusedActivation = .none) -> Tensor {
+        conv(x, adding: residual, activation: activation)
+    }
 
     /// `x = act(conv(x))`, in `x`'s memory for stride-1 depthwise convolutions (``Conv2d/callAsFunction(inPlace:activation:)``).
     public func callAsFunction(inPlace x: inout Tensor, activation: FusedActivation = .none) {

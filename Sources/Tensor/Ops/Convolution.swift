@@ -1,13 +1,17 @@
 /// 2-D convolutions on NCHW tensors (PyTorch layouts and semantics).
 extension Tensor {
-    /// `F.conv2d(self, weight, bias, stride, padding, groups=groups)`.
+    /// `act(F.conv2d(self, weight, bias, stride, padding, groups=groups) + residual)`.
     ///
     /// - `self`: (N, Cin, H, W); `weight`: (Cout, Cin/groups, kH, kW); `bias`: (Cout) or nil.
+    /// - `residual`: nil, or a tensor of the output's shape added before the activation (TinyViT's MBConv:
+    ///   `GELU(conv3(h) + x)`); for 1×1 convolutions the add runs on each GEMM tile while it is in cache, in
+    ///   the reference's order (conv + bias, then + residual, then the activation), so the result is the same.
     /// - 1×1 stride-1 unpadded convolutions are a single GEMM; depthwise convolutions
     ///   (groups = Cin = Cout) use a direct loop; everything else is im2col + GEMM per group.
     public func conv2d(
         weight: Tensor, bias: Tensor? = nil,
         stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0), groups: Int = 1,
+        residual: Tensor? = nil,
         activation: FusedActivation = .none
     ) -> Tensor {
         precondition(rank == 4 && weight.rank == 4, "conv2d expects NCHW input and OIHW weight, got \(shape), \(weight.shape)")
@@ -20,6 +24,16 @@ extension Tensor {
         let oh = (h + 2 * ph - kh) / sh + 1
         let ow = (w + 2 * pw - kw) / sw + 1
         precondition(oh > 0 && ow > 0, "conv2d output would be empty for input \(shape)")
+        if let residual {
+            precondition(residual.shape == [n, cout, oh, ow], "conv2d residual \(residual.shape) for output \([n, cout, oh, ow])")
+            let direct = kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0 && groups == 1
+            if !direct {
+                var out = conv2d(weight: weight, bias: bias, stride: stride, padding: padding, groups: groups)
+                out.add(residual)
+                if activation != .none { out.applyChannelBias(nil, activation: activation) }
+                return out
+            }
+        }
 
         if groups == cin && groups == cout && cinG == 1 && kh == kw && sh == sw && ph == pw {
             return depthwiseConv2d(weight: weight, bias: bias, stride: stride, padding: padding, activation: activation)
@@ -32,6 +46,7 @@ extension Tensor {
         // im2col writes every column entry (zeros for padding), so pooled uninitialised memory serves.
         var columns = direct ? nil : Tensor(uninitializedShape: [kdim * pixels])
         var fused = false
+        let res = residual.map { SendablePointer(UnsafeMutablePointer(mutating: $0.storage.pointer)) }
         withUnsafeBufferPointer { x in
             weight.withUnsafeBufferPointer { wt in
                 out.withUnsafeMutableBufferPointer { o in
@@ -40,18 +55,30 @@ extension Tensor {
                             let xin = x.baseAddress! + (b * cin + g * cinG) * h * w
                             let wg = wt.baseAddress! + g * coutG * kdim
                             let og = o.baseAddress! + (b * cout + g * coutG) * pixels
-                            if direct && (bias != nil || activation != .none) {
+                            if direct && (bias != nil || activation != .none || res != nil) {
                                 // 1×1 conv: GEMM in pixel tiles, bias + activation on each tile while cached.
                                 let bp = bias.map { SendablePointer($0.storage.pointer + g * coutG) }
                                 let opg = SendablePointer(og)
                                 let act = activation
+                                let resg = res.map { SendablePointer($0.pointer + (b * cout + g * coutG) * pixels) }
                                 BLAS.sgemmTiled(m: coutG, n: pixels, k: kdim, a: wg, lda: kdim, b: xin, ldb: pixels,
                                                 c: og, ldc: pixels, tileColumns: true,
                                                 tileSize: max(64, (1 << 18) / max(coutG, 1)) / 16 * 16) { cols in
                                     for ch in 0..<coutG {
-                                        Kernels.biasActivationPlanes(opg.pointer + ch * pixels + cols.lowerBound, channels: 1,
-                                                                     plane: cols.count, bias: bp.map { UnsafePointer($0.pointer + ch) },
-                                                                     activation: act)
+                                        let dst = opg.pointer + ch * pixels + cols.lowerBound
+                                        let chBias = bp.map { UnsafePointer($0.pointer + ch) }
+                                        guard let resg else {
+                                            Kernels.biasActivationPlanes(dst, channels: 1, plane: cols.count, bias: chBias, activation: act)
+                                            continue
+                                        }
+                                        // conv + bias, + residual, activation: the unfused order, on the cached tile.
+                                        if chBias != nil {
+                                            Kernels.biasActivationPlanes(dst, channels: 1, plane: cols.count, bias: chBias, activation: .none)
+                                        }
+                                        Kernels.add(dst, resg.pointer + ch * pixels + cols.lowerBound, into: dst, count: cols.count)
+                                        if act != .none {
+                                            Kernels.biasActivationPlanes(dst, channels: 1, plane: cols.count, bias: nil, activation: act)
+                                        }
                                     }
                                 }
                                 fused = true
@@ -73,6 +100,7 @@ extension Tensor {
         }
         if !fused && (bias != nil || activation != .none) { out.applyChannelBias(bias, activation: activation) }
         withExtendedLifetime(bias) {}
+        withExtendedLifetime(residual) {}
         return out
     }
 
