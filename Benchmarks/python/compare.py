@@ -32,7 +32,20 @@ def engine_label(r):
     label = ENGINES.get(r["engine"], r["engine"])
     if r["engine"] == "openvino" and r.get("precision"):
         label += f" ({r['precision']})"
+    if r["engine"] == "swift" and r.get("precision", "fp32") != "fp32":
+        label += f" {r['precision']}"
     return label
+
+
+def is_fp32(r):
+    """Rows of the exact fp32 path (every engine's default row but OpenVINO default's and Swift's reduced precisions)."""
+    return r.get("precision", "fp32") == "fp32"
+
+
+def normalise_precision(r):
+    """Every row gets `"precision": "fp32" | "int8" | "bf16" | …` (engines report f32/bf16 in their own spelling)."""
+    p = str(r.get("precision") or "fp32").lower()
+    r["precision"] = {"f32": "fp32", "float32": "fp32", "fp32": "fp32", "bf16": "bf16", "i8": "int8", "u8": "int8"}.get(p, p)
 
 
 def log(*a):
@@ -141,6 +154,8 @@ def main():
     ap.add_argument("--engines", default=",".join(ENGINES), help="subset of engines to run")
     ap.add_argument("--torch-index", default=None,
                     help="package index for the CPU PyTorch wheel when it is not in pip's configured sources")
+    ap.add_argument("--precisions", default="int8,bf16",
+                    help="Swift reduced-precision encoder rows (bf16 only on CPUs with AVX512_BF16); '' for none")
     ap.add_argument("--merge", action="store_true",
                     help="keep rows of engines/models not run now from the previous results/latest.json")
     a = ap.parse_args()
@@ -183,6 +198,12 @@ def main():
         if "swift" in engines:
             rows += run_json([swift_bin, "--model", m, "--threads", str(N), "--repeats", str(reps[m]), "--stages", stages],
                              f"swift {m}")
+            for p in [p for p in a.precisions.split(",") if p]:
+                if p == "bf16" and "avx512_bf16" not in cpu_flags():
+                    log(f"--- swift {m} bf16: skipped, this CPU has no AVX512_BF16 (the package refuses bf16 here)")
+                    continue
+                rows += run_json([swift_bin, "--model", m, "--threads", str(N), "--repeats", str(reps[m]),
+                                  "--stages", "encoder,pipeline", "--precision", p], f"swift {m} {p}")
         if "pytorch" in engines:
             # The venv's CPU-only torch (the CUDA build's `triton` dependency broke `import torch._dynamo`).
             rows += run_json([py, os.path.join(BENCH, "python", "bench_torch.py"), "--model", m,
@@ -206,21 +227,23 @@ def main():
     scaling = {}
     for m in models:
         one = next((r for r in rows if r["engine"] == "swift" and r["model"] == m and r["stage"] == "encoder"
-                    and r["threads"] == 1), None)
+                    and r["threads"] == 1 and is_fp32(r)), None)
         base = next((r for r in rows if r["engine"] == "swift" and r["model"] == m and r["stage"] == "encoder"
-                     and r["threads"] == N), None)
+                     and r["threads"] == N and is_fp32(r)), None)
         if one and base and N > 1:
             scaling[m] = {"encoder_1_thread_s": one["seconds_median"], f"encoder_{N}_threads_s": base["seconds_median"],
                           "speedup": one["seconds_median"] / base["seconds_median"]}
 
     # Derived columns.
     for r in rows:
+        normalise_precision(r)
+    for r in rows:
         g = GFLOP.get((r["model"], r["stage"]))
         r["gflops"] = round(g / r["seconds_median"], 2) if g else None
         ref_peak = sgemm.get(r["threads"], {}).get("gflops_best")
         r["pct_sgemm_peak"] = round(100 * r["gflops"] / ref_peak, 1) if g and ref_peak else None
         sw = next((s for s in rows if s["engine"] == "swift" and s["model"] == r["model"] and s["stage"] == r["stage"]
-                   and s["threads"] == r["threads"]), None)
+                   and s["threads"] == r["threads"] and is_fp32(s)), None)
         r["ratio_to_swift"] = round(r["seconds_median"] / sw["seconds_median"], 3) if sw else None
 
     vol = sorted([r for r in rows if r["stage"].startswith("volume")], key=lambda r: r["slices"])
@@ -256,7 +279,7 @@ def main():
                  "embedding incl. post-processing; boxes10 = 10 boxes on one embedding; pipeline = 1 image, 1 box, "
                  "pre- and post-processing included. Peak RSS is the whole process's (one engine × model per process).")
     for m in models:
-        st = {r["stage"]: r for r in rows if r["engine"] == "swift" and r["model"] == m and r["threads"] == N}
+        st = {r["stage"]: r for r in rows if r["engine"] == "swift" and r["model"] == m and r["threads"] == N and is_fp32(r)}
         if "segment1" in st and "boxes10" in st:
             lines.append(f"Swift {m}: boxes10 / (10 × segment1) = {st['boxes10']['seconds_median']:.3f} / "
                          f"(10 × {st['segment1']['seconds_median']:.3f}) = "
@@ -265,6 +288,19 @@ def main():
                    and r["threads"] == N), None)
         if ov and "decoder" in st:
             lines.append(f"Swift {m} decoder / OpenVINO fp32 decoder = {st['decoder']['seconds_median'] / ov['seconds_median']:.2f}")
+        enc = {r["precision"]: r for r in rows if r["engine"] == "swift" and r["model"] == m and r["threads"] == N
+               and r["stage"] == "encoder"}
+        ovd = next((r for r in rows if r["engine"] == "openvino" and r["model"] == m and r["stage"] == "encoder"
+                    and r["threads"] == N), None)
+        for p, r in enc.items():
+            if p == "fp32" or "fp32" not in enc:
+                continue
+            line = (f"Swift {m} encoder {p} / fp32 = {r['seconds_median']:.3f} / {enc['fp32']['seconds_median']:.3f} = "
+                    f"{r['seconds_median'] / enc['fp32']['seconds_median']:.2f}")
+            if ovd:
+                line += (f"; / OpenVINO default ({ovd['precision']}) = "
+                         f"{r['seconds_median'] / ovd['seconds_median']:.2f}")
+            lines.append(line)
     for m, s in scaling.items():
         lines.append(f"Swift {m} encoder: 1 thread {s['encoder_1_thread_s']:.2f} s, {N} threads "
                      f"{s[f'encoder_{N}_threads_s']:.2f} s → speed-up {s['speedup']:.2f}×")
