@@ -109,16 +109,19 @@ final class KernelTests: XCTestCase {
         func random(_ shape: [Int]) -> Tensor {
             Tensor(shape: shape, scalars: (0..<shape.reduce(1, *)).map { _ in Float.random(in: -1...1, using: &rng) })
         }
-        for (n, cin, cout, side, k) in [(1, 8, 16, 70, 1), (2, 3, 5, 9, 1), (1, 4, 6, 11, 3)] {
+        // (batch, in, out, side, kernel, groups): 1×1 GEMMs (one group, two groups), a 3×3 and a 1×1 depthwise.
+        for (n, cin, cout, side, k, g) in [(1, 8, 16, 70, 1, 1), (2, 3, 5, 9, 1, 1), (1, 4, 6, 12, 1, 2),
+                                           (1, 4, 6, 11, 3, 1), (1, 6, 6, 10, 1, 6)] {
             let x = random([n, cin, side, side])
-            let weight = random([cout, cin, k, k]), bias = random([cout])
+            let weight = random([cout, cin / g, k, k]), bias = random([cout])
             let residual = random([n, cout, side, side])
             for act in [FusedActivation.none, .gelu] {
-                var expected = x.conv2d(weight: weight, bias: bias, padding: (k / 2, k / 2))
+                var expected = x.conv2d(weight: weight, bias: bias, padding: (k / 2, k / 2), groups: g)
                 expected.add(residual)
                 if act == .gelu { expected.applyGELU() }
-                let y = x.conv2d(weight: weight, bias: bias, padding: (k / 2, k / 2), residual: residual, activation: act)
-                XCTAssertEqual(y.scalars, expected.scalars, "(\(n), \(cin)→\(cout), \(side)², k=\(k)) \(act)")
+                let y = x.conv2d(weight: weight, bias: bias, padding: (k / 2, k / 2), groups: g, residual: residual,
+                                 activation: act)
+                XCTAssertEqual(y.scalars, expected.scalars, "(\(n), \(cin)→\(cout), \(side)², k=\(k), groups \(g)) \(act)")
             }
         }
     }

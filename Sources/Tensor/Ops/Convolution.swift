@@ -24,10 +24,11 @@ extension Tensor {
         let oh = (h + 2 * ph - kh) / sh + 1
         let ow = (w + 2 * pw - kw) / sw + 1
         precondition(oh > 0 && ow > 0, "conv2d output would be empty for input \(shape)")
+        let depthwise = groups == cin && groups == cout && cinG == 1 && kh == kw && sh == sw && ph == pw
+        let direct = kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0
         if let residual {
             precondition(residual.shape == [n, cout, oh, ow], "conv2d residual \(residual.shape) for output \([n, cout, oh, ow])")
-            let direct = kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0 && groups == 1
-            if !direct {
+            if depthwise || !direct {   // only the 1×1 GEMM path adds the residual on its tiles
                 var out = conv2d(weight: weight, bias: bias, stride: stride, padding: padding, groups: groups)
                 out.add(residual)
                 if activation != .none { out.applyChannelBias(nil, activation: activation) }
@@ -35,14 +36,13 @@ extension Tensor {
             }
         }
 
-        if groups == cin && groups == cout && cinG == 1 && kh == kw && sh == sw && ph == pw {
+        if depthwise {
             return depthwiseConv2d(weight: weight, bias: bias, stride: stride, padding: padding, activation: activation)
         }
         var out = Tensor(uninitializedShape: [n, cout, oh, ow])
         let coutG = cout / groups
         let kdim = cinG * kh * kw
         let pixels = oh * ow
-        let direct = kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0
         // im2col writes every column entry (zeros for padding), so pooled uninitialised memory serves.
         var columns = direct ? nil : Tensor(uninitializedShape: [kdim * pixels])
         var fused = false
