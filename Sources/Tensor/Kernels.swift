@@ -237,6 +237,41 @@ package enum Kernels {
         mk_bf16_gemm_v(variant?.rawValue ?? -1, a, lda, m, packed, n, paddedDepth, bias, activation.rawValue, out, ldo)
     }
     // MARK: Reduced-precision GEMMs — end
+
+    // MARK: fp32 GEMM on packed weights (include/mk_gemm_f32.h; the driver is PackedGEMM.swift)
+
+    /// Floats of the 16-column panel form of an (n × k) weight.
+    package static func f32PackedCount(n: Int, k: Int) -> Int { mk_f32_packed_count(n, k) }
+
+    /// Packs a row-major (n × k) weight into 16-column panels.
+    package static func f32Pack(_ w: UnsafePointer<Float>, n: Int, k: Int, into packed: UnsafeMutablePointer<Float>) {
+        mk_f32_pack(w, n, k, packed)
+    }
+
+    /// The row-major (n × k) weight back from its panels.
+    package static func f32Unpack(_ packed: UnsafePointer<Float>, n: Int, k: Int, into w: UnsafeMutablePointer<Float>) {
+        mk_f32_unpack(packed, n, k, w)
+    }
+
+    /// The depth block of the fp32 GEMM variant for depth `k`.
+    package static func f32DepthBlock(k: Int, variant: KernelVariant? = nil) -> Int { mk_f32_depth_block(code(variant), k) }
+
+    /// `out[i, j] = act((Σ_t a[i, t]·w[j, t] + bias[j]) + res[i, j])` on packed weights (`out` overlaps neither
+    /// `a` nor `res`).
+    package static func f32GEMM(a: UnsafePointer<Float>, lda: Int, m: Int, packed: UnsafePointer<Float>, n: Int, k: Int,
+                                bias: UnsafePointer<Float>?, residual: UnsafePointer<Float>?, ldr: Int,
+                                activation: FusedActivation, out: UnsafeMutablePointer<Float>, ldo: Int,
+                                variant: KernelVariant? = nil) {
+        mk_f32_gemm_v(code(variant), a, lda, m, packed, n, k, bias, residual, ldr, activation.rawValue, out, ldo)
+    }
+
+    /// The scalar reference of ``f32GEMM(a:lda:m:packed:n:k:bias:residual:ldr:activation:out:ldo:variant:)`` with
+    /// depth block `depthBlock` (tests only).
+    package static func f32GEMMReference(depthBlock: Int, a: UnsafePointer<Float>, lda: Int, m: Int, packed: UnsafePointer<Float>,
+                                         n: Int, k: Int, bias: UnsafePointer<Float>?, residual: UnsafePointer<Float>?, ldr: Int,
+                                         activation: FusedActivation, out: UnsafeMutablePointer<Float>, ldo: Int) {
+        mk_f32_gemm_reference(depthBlock, a, lda, m, packed, n, k, bias, residual, ldr, activation.rawValue, out, ldo)
+    }
 }
 
 // MARK: Reduced-precision kernel variants — begin

@@ -1,3 +1,4 @@
+import Foundation
 import Checkpoint
 import Tensor
 import XCTest
@@ -49,5 +50,50 @@ final class PrecisionPolicyTests: XCTestCase {
         // The same layer under the default policy is reduced.
         let all = try Linear(WeightLoader(sd).scope("enc", precision: .int8)["kept"], inFeatures: 4, outFeatures: 3)
         XCTAssertEqual(all.precision, .int8)
+    }
+
+    /// fp32 Linear layers of an encoder scope (``WeightScope/packsWeights``) at depths the own GEMM handles are
+    /// packed for it where the CPU runs it (AVX2+FMA or AVX-512F); deeper layers and plain scopes (the mask
+    /// decoder's, whose weights are read directly) keep the PyTorch-layout weight for OpenBLAS. Both give the
+    /// same layer: the forward matches a double-precision reference.
+    func testEncoderFP32LinearIsPackedWhereTheOwnGEMMIsPreferred() throws {
+        var rng = SystemRandomNumberGenerator()
+        func tensor(_ shape: [Int]) -> Tensor {
+            Tensor(shape: shape, scalars: (0..<shape.reduce(1, *)).map { _ in Float.random(in: -1...1, using: &rng) })
+        }
+        let (k1, k2, n) = (384, 385, 40)
+        let sd = StateDict(tensors: ["enc.shallow.weight": tensor([n, k1]), "enc.shallow.bias": tensor([n]),
+                                     "enc.deep.weight": tensor([n, k2]), "enc.deep.bias": tensor([n])])
+        let loader = WeightLoader(sd)
+        let encoder = loader.scope("enc", precision: .fp32)
+        XCTAssertTrue(encoder.packsWeights && encoder["shallow"].packsWeights)
+        XCTAssertFalse(loader.scope("enc").packsWeights)
+        let shallow = try Linear(encoder["shallow"], inFeatures: k1, outFeatures: n)
+        let deep = try Linear(encoder["deep"], inFeatures: k2, outFeatures: n)
+        let plain = try Linear(loader.scope("enc")["shallow"], inFeatures: k1, outFeatures: n)
+        let ownGEMM = KernelVariant.best != .portable
+        if !ownGEMM { print("[PrecisionPolicyTests] NOT TESTED: packed fp32 Linear — this CPU (or MEDSAM_KERNELS) has no AVX2+FMA") }
+        if case .fp32Packed = shallow.storage { XCTAssertTrue(ownGEMM) } else { XCTAssertFalse(ownGEMM, "depth 384 must be packed") }
+        guard case .fp32 = deep.storage else { return XCTFail("depth 385 stays on OpenBLAS") }
+        guard case .fp32 = plain.storage else { return XCTFail("a plain scope keeps the PyTorch layout") }
+        XCTAssertEqual(shallow.precision, .fp32)
+        XCTAssertEqual(shallow.weight.scalars, sd["enc.shallow.weight"]!.scalars, "the packed weight unpacks exactly")
+        let x = tensor([2, 50, k1])
+        for act in [FusedActivation.none, .gelu] {
+            let got = act == .none ? shallow(x) : shallow(x, activation: act)
+            let other = act == .none ? plain(x) : plain(x, activation: act)
+            XCTAssertEqual(got.shape, [2, 50, n])
+            let w = sd["enc.shallow.weight"]!.scalars, b = sd["enc.shallow.bias"]!.scalars, xs = x.scalars
+            for r in 0..<100 {
+                for j in 0..<n {
+                    var s = Double(b[j]), mag = abs(Double(b[j]))
+                    for t in 0..<k1 { s += Double(xs[r * k1 + t]) * Double(w[j * k1 + t]); mag += abs(Double(xs[r * k1 + t]) * Double(w[j * k1 + t])) }
+                    let tolerance = 2e-6 * mag + 1e-6   // fp32 sums of 384 products, any order
+                    let want = act == .none ? s : 0.5 * s * (1 + erf(s / 2.0.squareRoot()))
+                    XCTAssertEqual(Double(got.scalars[r * n + j]), want, accuracy: tolerance, "packed \(act) [\(r),\(j)]")
+                    XCTAssertEqual(Double(other.scalars[r * n + j]), want, accuracy: tolerance, "OpenBLAS \(act) [\(r),\(j)]")
+                }
+            }
+        }
     }
 }

@@ -16,4 +16,5 @@
 #include "mk_elementwise.h"
 #include "mk_sam_relpos.h"
 #include "mk_gemm_int8.h"   // reduced-precision GEMMs (int8, bf16)
+#include "mk_gemm_f32.h"    // the fp32 GEMM on weights packed at load
 #endif

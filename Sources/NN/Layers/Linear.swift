@@ -8,12 +8,17 @@ import Tensor
 /// let y = fc(x)            // x (…, 768) → y (…, 3072)
 /// ```
 ///
-/// The weight is held in the scope's ``Precision``: fp32 (the reference, OpenBLAS), or int8 / bf16 packed at load
-/// for the reduced-precision GEMMs. One forward serves all three; only the GEMM it calls differs.
+/// The weight is held in the scope's ``Precision``: fp32 (the reference), or int8 / bf16 packed at load for the
+/// reduced-precision GEMMs. An fp32 layer of an image encoder (a scope with ``WeightScope/packsWeights``) whose
+/// depth the package's own GEMM handles faster (``FP32PackedWeights/isPreferred(inFeatures:variant:)``) is packed
+/// at load for it, with bias and activation in its register tiles; other fp32 layers run on OpenBLAS. One forward
+/// serves all of them; only the GEMM it calls differs.
 public struct Linear: Sendable {
     /// How the weight is stored.
     package enum Storage: Sendable {
         case fp32(Tensor)
+        /// fp32, packed for the own GEMM (only the packed copy is kept).
+        case fp32Packed(FP32PackedWeights)
         case int8(Int8Weights)
         case bf16(BF16Weights)
     }
@@ -27,7 +32,7 @@ public struct Linear: Sendable {
     /// The arithmetic of this layer's GEMM.
     public var precision: Precision {
         switch storage {
-        case .fp32: return .fp32
+        case .fp32, .fp32Packed: return .fp32
         case .int8: return .int8
         case .bf16: return .bf16
         }
@@ -37,6 +42,7 @@ public struct Linear: Sendable {
     public var weight: Tensor {
         switch storage {
         case let .fp32(w): return w
+        case let .fp32Packed(p): return p.unpacked
         case let .int8(q): return q.dequantized
         case let .bf16(h): return h.dequantized
         }
@@ -70,7 +76,7 @@ public struct Linear: Sendable {
             return
         }
         let precision = scope.layerPrecision
-        storage = Self.storage(w, precision: precision)
+        storage = Self.storage(w, precision: precision, packed: scope.packsWeights)
         if precision != .fp32 { scope.loader.markReduced(scope.key("weight"), precision) }
     }
 
@@ -88,14 +94,17 @@ public struct Linear: Sendable {
         self.bias = bias
         switch storage {
         case let .fp32(w): (outFeatures, inFeatures) = (w.shape[0], w.shape[1])
+        case let .fp32Packed(p): (outFeatures, inFeatures) = (p.outFeatures, p.inFeatures)
         case let .int8(q): (outFeatures, inFeatures) = (q.outFeatures, q.inFeatures)
         case let .bf16(h): (outFeatures, inFeatures) = (h.outFeatures, h.inFeatures)
         }
     }
 
-    static func storage(_ w: Tensor, precision: Precision) -> Storage {
+    /// The storage of `w` in `precision`; fp32 is packed for the own GEMM when `packed` and the GEMM is preferred.
+    static func storage(_ w: Tensor, precision: Precision, packed: Bool = false) -> Storage {
         switch precision {
-        case .fp32: return .fp32(w)
+        case .fp32:
+            return packed && FP32PackedWeights.isPreferred(inFeatures: w.shape[1]) ? .fp32Packed(FP32PackedWeights(packing: w)) : .fp32(w)
         case .int8: return .int8(Int8Weights(quantizing: w))
         case .bf16: return .bf16(BF16Weights(rounding: w))
         }
@@ -141,7 +150,7 @@ public struct Linear: Sendable {
         return out
     }
 
-    /// The int8 / bf16 forward: the reduced GEMM with dequantisation, bias and activation in its epilogue.
+    /// The packed fp32 / int8 / bf16 forward: a GEMM with bias and activation (and dequantisation) in its epilogue.
     private func reduced(_ x: Tensor, activation: FusedActivation) -> Tensor {
         let rows = x.count / inFeatures
         precondition(x.shape.last == inFeatures, "Linear expects last dim \(inFeatures), got \(x.shape)")
@@ -163,8 +172,10 @@ public struct Linear: Sendable {
                 ReducedPrecisionGEMM.run(q, rows: rows, x: x, ldx: ldx, bias: b, activation: activation, out: out, ldo: ldo)
             case let .bf16(h):
                 ReducedPrecisionGEMM.run(h, rows: rows, x: x, ldx: ldx, bias: b, activation: activation, out: out, ldo: ldo)
+            case let .fp32Packed(p):
+                PackedGEMM.run(p, rows: rows, x: x, ldx: ldx, bias: b, activation: activation, out: out, ldo: ldo)
             case .fp32:
-                preconditionFailure("applyReduced on an fp32 layer")
+                preconditionFailure("applyReduced on an OpenBLAS fp32 layer")
             }
         }
         if let bias { bias.withUnsafeBufferPointer { run($0.baseAddress!) } } else { run(nil) }

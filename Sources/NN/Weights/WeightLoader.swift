@@ -21,9 +21,11 @@ public final class WeightLoader: Sendable {
     /// A view rooted at `prefix` (like PyTorch's module path, e.g. `"image_encoder"`).
     public func scope(_ prefix: String = "") -> WeightScope { WeightScope(loader: self, prefix: prefix) }
 
-    /// A view rooted at `prefix` whose ``Linear`` layers use `precision` (an image encoder's reduced precision).
+    /// A view rooted at `prefix` whose ``Linear`` layers use `precision` (an image encoder's reduced precision)
+    /// and pack their weights for the package's own GEMMs (``WeightScope/packsWeights``): the image encoders'
+    /// scope.
     public func scope(_ prefix: String, precision: Precision) -> WeightScope {
-        WeightScope(loader: self, prefix: prefix, precision: precision)
+        WeightScope(loader: self, prefix: prefix, precision: precision, packsWeights: true)
     }
 
     func load(_ key: String, shape: [Int]) throws -> Tensor {
@@ -61,11 +63,16 @@ public struct WeightScope {
     /// The arithmetic of the ``Linear`` layers built under this scope (inherited by child scopes; `.fp32`
     /// unless the scope was made with ``WeightLoader/scope(_:precision:)``).
     public let precision: Precision
+    /// Whether fp32 ``Linear`` layers under this scope may keep only a packed copy of their weight, for the
+    /// package's own GEMM (inherited by child scopes). Layers whose weights are read directly elsewhere (the mask
+    /// decoder's reassociated attention) are built under scopes without it.
+    public let packsWeights: Bool
 
-    public init(loader: WeightLoader, prefix: String, precision: Precision = .fp32) {
+    public init(loader: WeightLoader, prefix: String, precision: Precision = .fp32, packsWeights: Bool = false) {
         self.loader = loader
         self.prefix = prefix
         self.precision = precision
+        self.packsWeights = packsWeights
     }
 
     /// The precision of the layer rooted at this scope: the scope's, unless the loader's
@@ -76,7 +83,9 @@ public struct WeightScope {
     public func key(_ name: String) -> String { prefix.isEmpty ? name : prefix + "." + name }
 
     /// A child scope.
-    public subscript(_ name: String) -> WeightScope { WeightScope(loader: loader, prefix: key(name), precision: precision) }
+    public subscript(_ name: String) -> WeightScope {
+        WeightScope(loader: loader, prefix: key(name), precision: precision, packsWeights: packsWeights)
+    }
     /// A child scope for a list index (`layers.0`).
     public subscript(_ index: Int) -> WeightScope { self[String(index)] }
 
