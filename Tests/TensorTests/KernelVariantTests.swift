@@ -7,18 +7,7 @@ import XCTest
 final class KernelVariantTests: XCTestCase {
     /// The variants this machine runs; prints the ones it cannot (they are not tested here).
     func runnableVariants(file: StaticString = #filePath, line: UInt = #line) -> [KernelVariant] {
-        var out: [KernelVariant] = []
-        for v in KernelVariant.allCases {
-            if v.isSupported {
-                XCTAssertEqual(Kernels.resolved(v), v, "a supported variant must run as itself", file: file, line: line)
-                out.append(v)
-            } else {
-                print("[KernelVariantTests] NOT TESTED: variant \(v) — this CPU lacks its instructions "
-                      + "(run the tests on a machine that has them)")
-                XCTAssertNotEqual(Kernels.resolved(v), v, "an unsupported variant must fall back", file: file, line: line)
-            }
-        }
-        return out
+        runnableVariants(tag: "KernelVariantTests", file: file, line: line)
     }
 
     var rng = SystemRandomNumberGenerator()

@@ -9,17 +9,6 @@ import XCTest
 final class PackedGEMMTests: XCTestCase {
     var rng = SystemRandomNumberGenerator()
 
-    func variants() -> [KernelVariant] {
-        var out: [KernelVariant] = []
-        for v in KernelVariant.allCases {
-            if v.isSupported { out.append(v) } else {
-                print("[PackedGEMMTests] NOT TESTED: fp32 GEMM variant \(v) — this CPU lacks its instructions")
-            }
-        }
-        print("[PackedGEMMTests] fp32 GEMM variants tested: \(out.map(\.description).joined(separator: ", ")); best: \(KernelVariant.best)")
-        return out
-    }
-
     func random(_ count: Int) -> [Float] { (0..<count).map { _ in Float.random(in: -1...1, using: &rng) } }
 
     func pack(_ w: [Float], n: Int, k: Int) -> [Float] {
@@ -48,7 +37,7 @@ final class PackedGEMMTests: XCTestCase {
     func testEveryVariantMatchesTheScalarReference() {
         let shapes = [(1, 1, 1), (5, 15, 3), (6, 16, 8), (7, 17, 31), (12, 32, 64), (13, 33, 100), (25, 47, 384),
                       (30, 64, 385), (19, 40, 700), (4, 20, 1000)]
-        for v in variants() {
+        for v in runnableVariants(tag: "PackedGEMMTests") {
             for (m, n, k) in shapes {
                 let lda = k + 3, ldo = n + 2, ldr = n + 5
                 let a = random(m * lda), w = random(n * k), bias = random(n), res = random(m * ldr)

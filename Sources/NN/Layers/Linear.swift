@@ -112,7 +112,7 @@ public struct Linear: Sendable {
 
     /// `act(x·Wᵀ + b)`, with the bias and activation applied in one pass after the GEMM.
     public func callAsFunction(_ x: Tensor, activation: FusedActivation) -> Tensor {
-        guard case let .fp32(weight) = storage else { return reduced(x, activation: activation) }
+        guard case let .fp32(weight) = storage else { return packedForward(x, activation: activation) }
         if activation == .none { return self(x) }
         let rows = x.count / inFeatures
         precondition(x.shape.last == inFeatures, "Linear expects last dim \(inFeatures), got \(x.shape)")
@@ -138,7 +138,7 @@ public struct Linear: Sendable {
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        guard case .fp32 = storage else { return reduced(x, activation: .none) }
+        guard case .fp32 = storage else { return packedForward(x, activation: .none) }
         let rows = x.count / inFeatures
         precondition(x.shape.last == inFeatures, "Linear expects last dim \(inFeatures), got \(x.shape)")
         var out = Tensor(uninitializedShape: Array(x.shape.dropLast()) + [outFeatures])
@@ -151,20 +151,20 @@ public struct Linear: Sendable {
     }
 
     /// The packed fp32 / int8 / bf16 forward: a GEMM with bias and activation (and dequantisation) in its epilogue.
-    private func reduced(_ x: Tensor, activation: FusedActivation) -> Tensor {
+    private func packedForward(_ x: Tensor, activation: FusedActivation) -> Tensor {
         let rows = x.count / inFeatures
         precondition(x.shape.last == inFeatures, "Linear expects last dim \(inFeatures), got \(x.shape)")
         var out = Tensor(uninitializedShape: Array(x.shape.dropLast()) + [outFeatures])
         x.withUnsafeBufferPointer { xp in
             out.withUnsafeMutableBufferPointer { op in
-                applyReduced(rows: rows, x: xp.baseAddress!, ldx: inFeatures, out: op.baseAddress!, ldo: outFeatures,
+                applyPacked(rows: rows, x: xp.baseAddress!, ldx: inFeatures, out: op.baseAddress!, ldo: outFeatures,
                              activation: activation)
             }
         }
         return out
     }
 
-    private func applyReduced(rows: Int, x: UnsafePointer<Float>, ldx: Int, out: UnsafeMutablePointer<Float>, ldo: Int,
+    private func applyPacked(rows: Int, x: UnsafePointer<Float>, ldx: Int, out: UnsafeMutablePointer<Float>, ldo: Int,
                               activation: FusedActivation) {
         let run = { (b: UnsafePointer<Float>?) in
             switch storage {
@@ -175,7 +175,7 @@ public struct Linear: Sendable {
             case let .fp32Packed(p):
                 PackedGEMM.run(p, rows: rows, x: x, ldx: ldx, bias: b, activation: activation, out: out, ldo: ldo)
             case .fp32:
-                preconditionFailure("applyReduced on an OpenBLAS fp32 layer")
+                preconditionFailure("applyPacked on an OpenBLAS fp32 layer")
             }
         }
         if let bias { bias.withUnsafeBufferPointer { run($0.baseAddress!) } } else { run(nil) }
@@ -185,7 +185,7 @@ public struct Linear: Sendable {
     /// (lets callers work on column blocks without copies).
     package func apply(rows: Int, x: UnsafePointer<Float>, ldx: Int, out: UnsafeMutablePointer<Float>, ldo: Int) {
         guard case let .fp32(weight) = storage else {
-            applyReduced(rows: rows, x: x, ldx: ldx, out: out, ldo: ldo, activation: .none)
+            applyPacked(rows: rows, x: x, ldx: ldx, out: out, ldo: ldo, activation: .none)
             return
         }
         let n = outFeatures
