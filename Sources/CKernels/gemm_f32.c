@@ -61,11 +61,6 @@ void mk_f32_gemm_reference(ptrdiff_t kc, const float *a, ptrdiff_t lda, ptrdiff_
 // ---------------------------------------------------------------------------------------------
 // AVX2 + FMA: 6 × 16 tiles (two ymm per row).
 
-MK_AVX2 static inline __m256i tail_mask256(ptrdiff_t left) {
-    const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(left < 8 ? left : 8)), lanes);
-}
-
 MK_AVX2 MK_INLINE void f32_tile_avx2(int mr, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t kb, int first,
                                      int last, const float *bias, const float *res, ptrdiff_t ldr, ptrdiff_t ncols,
                                      int act, float *out, ptrdiff_t ldo) {
@@ -84,7 +79,7 @@ MK_AVX2 MK_INLINE void f32_tile_avx2(int mr, const float *a, ptrdiff_t lda, cons
         ptrdiff_t left = ncols - h * 8;
         if (left <= 0) break;
         int whole = left >= 8;
-        __m256i m = tail_mask256(left);
+        __m256i m = mk_mask256(left);
         __m256 bb = _mm256_setzero_ps();
         if (last && bias) bb = whole ? _mm256_loadu_ps(bias + h * 8) : _mm256_maskload_ps(bias + h * 8, m);
         for (int r = 0; r < mr; r++) {

@@ -117,6 +117,12 @@ MK_AVX2 static inline __m256 mk_act256(__m256 v, int act) {
     return v;
 }
 
+// Lane mask of the first min(left, 8) lanes, for _mm256_maskload_ps / _mm256_maskstore_ps.
+MK_AVX2 static inline __m256i mk_mask256(ptrdiff_t left) {
+    const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(left < 8 ? left : 8)), lanes);
+}
+
 // The last n < 8 values of a row through the same vector arithmetic as the rest (a zero-padded copy), so a
 // value's result does not depend on where a tile, plane or thread range happens to end.
 MK_AVX2 static inline void mk_act_tail256(float *x, ptrdiff_t n, __m256 add, int act) {

@@ -13,7 +13,72 @@ static void softmax_portable(float *x, ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t
     }
 }
 
+static void softmax_lanes_portable(float *x, ptrdiff_t rows, ptrdiff_t ld, ptrdiff_t groups, ptrdiff_t count,
+                                   ptrdiff_t lanes) {
+    for (ptrdiff_t r = 0; r < rows; r++) {
+        for (ptrdiff_t g = 0; g < groups; g++) {
+            float *p = x + r * ld + g * count * lanes;
+            for (ptrdiff_t l = 0; l < lanes; l++) {
+                float m = -INFINITY;
+                for (ptrdiff_t j = 0; j < count; j++) m = p[j * lanes + l] > m ? p[j * lanes + l] : m;
+                float s = 0;
+                for (ptrdiff_t j = 0; j < count; j++) { p[j * lanes + l] = expf(p[j * lanes + l] - m); s += p[j * lanes + l]; }
+                float inv = 1.0f / s;
+                for (ptrdiff_t j = 0; j < count; j++) p[j * lanes + l] *= inv;
+            }
+        }
+    }
+}
+
 #ifdef MK_X86
+MK_AVX2 static void softmax_lanes_avx2(float *x, ptrdiff_t rows, ptrdiff_t ld, ptrdiff_t groups, ptrdiff_t count,
+                                       ptrdiff_t lanes) {
+    for (ptrdiff_t r = 0; r < rows; r++) {
+        for (ptrdiff_t g = 0; g < groups; g++) {
+            float *p = x + r * ld + g * count * lanes;
+            for (ptrdiff_t l = 0; l < lanes; l += 8) {
+                ptrdiff_t w = lanes - l < 8 ? lanes - l : 8;
+                __m256i mask = mk_mask256(w);
+                __m256 vm = _mm256_set1_ps(-INFINITY);
+                for (ptrdiff_t j = 0; j < count; j++) vm = _mm256_max_ps(vm, _mm256_maskload_ps(p + j * lanes + l, mask));
+                __m256 vs = _mm256_setzero_ps();
+                for (ptrdiff_t j = 0; j < count; j++) {
+                    __m256 e = mk_exp256(_mm256_sub_ps(_mm256_maskload_ps(p + j * lanes + l, mask), vm));
+                    _mm256_maskstore_ps(p + j * lanes + l, mask, e);
+                    vs = _mm256_add_ps(vs, e);
+                }
+                __m256 vinv = _mm256_div_ps(_mm256_set1_ps(1.0f), vs);
+                for (ptrdiff_t j = 0; j < count; j++)
+                    _mm256_maskstore_ps(p + j * lanes + l, mask, _mm256_mul_ps(_mm256_maskload_ps(p + j * lanes + l, mask), vinv));
+            }
+        }
+    }
+}
+
+MK_AVX512 static void softmax_lanes_avx512(float *x, ptrdiff_t rows, ptrdiff_t ld, ptrdiff_t groups, ptrdiff_t count,
+                                           ptrdiff_t lanes) {
+    const __m512 ninf = _mm512_set1_ps(-INFINITY);
+    for (ptrdiff_t r = 0; r < rows; r++) {
+        for (ptrdiff_t g = 0; g < groups; g++) {
+            float *p = x + r * ld + g * count * lanes;
+            for (ptrdiff_t l = 0; l < lanes; l += 16) {
+                __mmask16 m = lanes - l >= 16 ? (__mmask16)0xFFFF : mk_tail16(lanes - l);
+                __m512 vm = ninf;
+                for (ptrdiff_t j = 0; j < count; j++) vm = _mm512_max_ps(vm, _mm512_mask_loadu_ps(ninf, m, p + j * lanes + l));
+                __m512 vs = _mm512_setzero_ps();
+                for (ptrdiff_t j = 0; j < count; j++) {
+                    __m512 e = mk_exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, p + j * lanes + l), vm));
+                    _mm512_mask_storeu_ps(p + j * lanes + l, m, e);
+                    vs = _mm512_add_ps(vs, e);
+                }
+                __m512 vinv = _mm512_div_ps(_mm512_set1_ps(1.0f), vs);
+                for (ptrdiff_t j = 0; j < count; j++)
+                    _mm512_mask_storeu_ps(p + j * lanes + l, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, p + j * lanes + l), vinv));
+            }
+        }
+    }
+}
+
 MK_AVX2 static void softmax_avx2(float *x, ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t ld) {
     for (ptrdiff_t r = 0; r < rows; r++) {
         float *p = x + r * ld;
@@ -72,6 +137,18 @@ void mk_softmax_rows_v(int variant, float *x, ptrdiff_t rows, ptrdiff_t cols, pt
     case MK_VARIANT_AVX2: softmax_avx2(x, rows, cols, ld); return;
 #endif
     default: softmax_portable(x, rows, cols, ld);
+    }
+}
+
+void mk_softmax_lanes_v(int variant, float *x, ptrdiff_t rows, ptrdiff_t ld, ptrdiff_t groups, ptrdiff_t count,
+                        ptrdiff_t lanes) {
+    if (rows <= 0 || groups <= 0 || count <= 0 || lanes <= 0) return;
+    switch (mk_resolve_variant(variant)) {
+#ifdef MK_X86
+    case MK_VARIANT_AVX512: softmax_lanes_avx512(x, rows, ld, groups, count, lanes); return;
+    case MK_VARIANT_AVX2: softmax_lanes_avx2(x, rows, ld, groups, count, lanes); return;
+#endif
+    default: softmax_lanes_portable(x, rows, ld, groups, count, lanes);
     }
 }
 

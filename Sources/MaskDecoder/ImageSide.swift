@@ -45,14 +45,11 @@ public final class DecoderWorkspace: @unchecked Sendable {
     /// (h·w, C): current image keys; keys + PE.
     let keys: TensorStorage
     let keysPE: TensorStorage
-    /// (h·w, internalDim): attention probabilities of the image→token attention (all heads).
-    let scratch: TensorStorage
 
     init(tokens: Int, channels: Int, internalDim: Int) {
         self.tokens = tokens; self.channels = channels; self.internalDim = internalDim
         keys = TensorStorage(uninitializedCount: tokens * channels)
         keysPE = TensorStorage(uninitializedCount: tokens * channels)
-        scratch = TensorStorage(uninitializedCount: tokens * internalDim)
     }
 
     /// Whether the workspace serves images of `context`'s size.
@@ -113,42 +110,50 @@ struct ImageSide {
         owners = [peRows]
     }
 
-    /// A scratch buffer of at least `count` floats: the workspace's when it is large enough, else a new one.
-    func scratch(count: Int) -> TensorStorage {
-        workspace.scratch.count >= count ? workspace.scratch : TensorStorage(uninitializedCount: count)
-    }
+    /// Rows per block of the fused image update (a multiple of both own-GEMM tile heights, 6 and 12).
+    static let rowBlock = 48
 
-    /// `keys = norm(keys + bias + a·b)` with `a` (h·w, inner) rows (stride `lda`) and `b` (inner, C), then
-    /// `keysPE = keys + PE`; the result lives in the workspace (the context, if any, is not written).
-    mutating func addProductAndNormalise(_ a: UnsafePointer<Float>, lda: Int, inner: Int, _ b: UnsafePointer<Float>,
-                                         bias: Tensor?, norm: LayerNorm) {
+    /// The image→token attention's update of the image tokens, one block of image rows at a time so that the
+    /// block's scores and update stay in cache:
+    ///
+    ///     S = softmax over the tokens j, per head h, of (a·Gᵀ + g)    (columns ordered j·heads + h)
+    ///     keys = norm(keys + S·Vᵀᵀ + bias),  keysPE = keys + PE
+    ///
+    /// `a` (h·w, G's depth) rows of stride `lda` are the image queries (precomputed `q_proj` rows or `keys + PE`),
+    /// `scores` is G (heads·tokens × depth) with `scoreBias` g (or nil), `values` maps the heads·tokens
+    /// probabilities to the C channels (`out_proj` already folded in). The result lives in the workspace (the
+    /// context, if any, is not written).
+    mutating func attendTokens(queries a: UnsafePointer<Float>, lda: Int, scores: FP32GEMMOperand, scoreBias: UnsafePointer<Float>?,
+                               heads: Int, tokens: Int, values: FP32GEMMOperand, bias: Tensor?, norm: LayerNorm) {
         let (n, dim) = (rows, channels)
-        let dst = workspace.keys.pointer
-        // dst = prev + bias, then dst += a · b.
-        let pp = SendablePointer(keys), pd = SendablePointer(dst)
+        let cols = heads * tokens
+        precondition(scores.outFeatures == cols && values.inFeatures == cols && values.outFeatures == dim,
+                     "image→token operands do not match \(heads) heads × \(tokens) tokens and \(dim) channels")
+        let src = SendablePointer(keys), dst = SendablePointer(workspace.keys.pointer)
+        let pe = SendablePointer(keyPE), kpe = SendablePointer(workspace.keysPE.pointer)
+        let ap = SendablePointer(UnsafeMutablePointer(mutating: a))
+        let gp = scoreBias.map { SendablePointer(UnsafeMutablePointer(mutating: $0)) }
         let bp = bias.map { b in b.withUnsafeBufferPointer { SendablePointer(UnsafeMutablePointer(mutating: $0.baseAddress!)) } }
-        Parallel.forRanges(n, minimumPerThread: 512) { r in
-            for row in r {
-                let s = pp.pointer + row * dim, d = pd.pointer + row * dim
-                if let bp { Kernels.add(s, bp.pointer, into: d, count: dim) } else if s != d { d.update(from: s, count: dim) }
+        let wp = SendablePointer(norm.weight.storagePointer), nb = SendablePointer(norm.bias.storagePointer)
+        let eps = norm.eps, block = Self.rowBlock
+        let units = (n + block - 1) / block
+        Parallel.forRanges(units, minimumPerThread: 4) { range in
+            let s = UnsafeMutablePointer<Float>.allocate(capacity: block * cols)
+            let t = UnsafeMutablePointer<Float>.allocate(capacity: block * dim)
+            defer { s.deallocate(); t.deallocate() }
+            for u in range {
+                let r0 = u * block, m = min(n, r0 + block) - r0
+                scores.product(rows: m, x: ap.pointer + r0 * lda, ldx: lda, bias: gp.map { UnsafePointer($0.pointer) },
+                               out: s, ldo: cols)
+                Kernels.softmaxLanes(s, rows: m, stride: cols, groups: 1, count: tokens, lanes: heads)
+                values.product(rows: m, x: s, ldx: cols, bias: bp.map { UnsafePointer($0.pointer) },
+                               residual: src.pointer + r0 * dim, ldr: dim, out: t, ldo: dim)
+                Kernels.layerNormRows(t, dst.pointer + r0 * dim, rows: m, columns: dim, weight: wp.pointer, bias: nb.pointer, eps: eps)
+                Kernels.add(dst.pointer + r0 * dim, pe.pointer + r0 * dim, into: kpe.pointer + r0 * dim, count: m * dim)
             }
         }
-        BLAS.sgemm(m: n, n: dim, k: inner, a: a, lda: lda, b: b, ldb: dim, beta: 1, c: dst, ldc: dim)
-        let pe = SendablePointer(keyPE), kp = SendablePointer(workspace.keysPE.pointer)
-        let nw = norm.weight, nb = norm.bias, eps = norm.eps
-        nw.withUnsafeBufferPointer { wb in
-            nb.withUnsafeBufferPointer { bb in
-                let wp = SendablePointer(UnsafeMutablePointer(mutating: wb.baseAddress!))
-                let bq = SendablePointer(UnsafeMutablePointer(mutating: bb.baseAddress!))
-                Parallel.forRanges(n, minimumPerThread: 256) { r in
-                    let off = r.lowerBound * dim
-                    Kernels.layerNormRows(pd.pointer + off, pd.pointer + off, rows: r.count, columns: dim, weight: wp.pointer, bias: bq.pointer, eps: eps)
-                    Kernels.add(pd.pointer + off, pe.pointer + off, into: kp.pointer + off, count: r.count * dim)
-                }
-            }
-        }
-        withExtendedLifetime((bias, owners)) {}
-        keys = dst
+        withExtendedLifetime((bias, norm, owners)) {}
+        keys = workspace.keys.pointer
         keysPE = workspace.keysPE.pointer
     }
 

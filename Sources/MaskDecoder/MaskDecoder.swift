@@ -80,10 +80,11 @@ public struct MaskDecoder: Sendable {
     public let upscaleConv2: ConvTranspose2d
     public let hypernetworks: [DecoderMLP]
     public let iouPredictionHead: DecoderMLP
-    /// The upscaling transposed convolutions as (Cin, k·k·Cout) matrices with columns ordered (subpixel,
-    /// channel) and their biases repeated per subpixel: re-arranged once at load for the channels-last upscaling.
-    let upscale1: (weight: Tensor, bias: Tensor)
-    let upscale2: (weight: Tensor, bias: Tensor)
+    /// The upscaling transposed convolutions as GEMM operands mapping Cin channels to k·k·Cout outputs ordered
+    /// (subpixel, channel), and their biases repeated per subpixel: re-arranged once at load for the
+    /// channels-last upscaling.
+    let upscale1: (weight: FP32GEMMOperand, bias: Tensor)
+    let upscale2: (weight: FP32GEMMOperand, bias: Tensor)
 
     /// - Throws: ``WeightError`` when a weight is missing or mis-shaped.
     public init(_ scope: WeightScope, configuration c: Configuration = .sam) throws {
@@ -107,8 +108,9 @@ public struct MaskDecoder: Sendable {
         upscale2 = Self.channelsLastTransposedConv(upscaleConv2)
     }
 
-    /// (Cin, Cout, k, k) weight → (Cin, k·k·Cout) with `W'[ci, (a·k + b)·Cout + co] = W[ci, co, a, b]`.
-    static func channelsLastTransposedConv(_ conv: ConvTranspose2d) -> (weight: Tensor, bias: Tensor) {
+    /// (Cin, Cout, k, k) weight → the operand of the (Cin, k·k·Cout) matrix `W'[ci, (a·k + b)·Cout + co] =
+    /// W[ci, co, a, b]` (rows of Cin channels in, k·k·Cout out), and the bias repeated per subpixel.
+    static func channelsLastTransposedConv(_ conv: ConvTranspose2d) -> (weight: FP32GEMMOperand, bias: Tensor) {
         let (cin, cout, k) = (conv.weight.shape[0], conv.weight.shape[1], conv.weight.shape[2])
         let src = conv.weight.scalars
         var w = [Float](repeating: 0, count: cin * k * k * cout)
@@ -123,7 +125,8 @@ public struct MaskDecoder: Sendable {
         }
         let bias = conv.bias?.scalars ?? [Float](repeating: 0, count: cout)
         let biasRep = (0..<(k * k)).flatMap { _ in bias }
-        return (Tensor(shape: [cin, k * k * cout], scalars: w), Tensor(shape: [k * k * cout], scalars: biasRep))
+        let operand = w.withUnsafeBufferPointer { FP32GEMMOperand(transposing: $0.baseAddress!, inFeatures: cin, outFeatures: k * k * cout) }
+        return (operand, Tensor(shape: [k * k * cout], scalars: biasRep))
     }
 
     /// Predicts masks for one prompt (`MaskDecoder.forward` for a batch of one): prepares the image and decodes.
@@ -215,7 +218,7 @@ public struct MaskDecoder: Sendable {
         decodePass(ctx, sparse: [sparse], multimaskOutput: multimaskOutput, workspaces: [workspace ?? makeWorkspace(for: ctx)])[0]
     }
 
-    /// Most prompts decoded in one pass (each holds its own image tokens, ≈10 MB for a 64×64 embedding).
+    /// Most prompts decoded in one pass (each holds its own image tokens, ≈8 MB for a 64×64 embedding).
     public static let maxPromptsPerPass = 8
 
     /// Predicts masks for several prompts on one prepared image, in passes of up to ``maxPromptsPerPass``
@@ -300,10 +303,10 @@ public struct MaskDecoder: Sendable {
         let (oh, ow) = (h * k1 * k2, w * k1 * k2)
         var masks = Tensor(uninitializedShape: [m, oh, ow])
         let kp = SendablePointer(keys)
-        let w1 = SendablePointer(upscale1.weight.storagePointer), b1 = SendablePointer(upscale1.bias.storagePointer)
-        let w2 = SendablePointer(upscale2.weight.storagePointer), b2 = SendablePointer(upscale2.bias.storagePointer)
+        let (w1, w2) = (upscale1.weight, upscale2.weight)
+        let b1 = SendablePointer(upscale1.bias.storagePointer), b2 = SendablePointer(upscale2.bias.storagePointer)
         let lw = SendablePointer(upscaleNorm.weight.storagePointer), lb = SendablePointer(upscaleNorm.bias.storagePointer)
-        let hp = SendablePointer(hyper.storagePointer)
+        let hyperOperand = hyper.withUnsafeBufferPointer { FP32GEMMOperand(rowMajor: $0.baseAddress!, outFeatures: m, inFeatures: c2) }
         let eps = upscaleNorm.eps
         masks.withUnsafeMutableBufferPointer { mb in
             let mp = SendablePointer(mb.baseAddress!)
@@ -313,17 +316,13 @@ public struct MaskDecoder: Sendable {
                 let mo = UnsafeMutablePointer<Float>.allocate(capacity: w * s1 * s2 * m)
                 defer { u1.deallocate(); u2.deallocate(); mo.deallocate() }
                 for i in rows {
-                    // (w, C) · (C, s1·c1): columns ordered (subpixel, channel).
-                    BLAS.sgemmSerial(m: w, n: n1, k: dim, a: kp.pointer + i * w * dim, lda: dim,
-                                     b: w1.pointer, ldb: n1, c: u1, ldc: n1)
-                    Kernels.biasActivationRows(u1, rows: w, columns: n1, bias: b1.pointer, activation: .none)
+                    // (w, C) → (w, s1·c1): columns ordered (subpixel, channel), bias added in the tiles.
+                    w1.product(rows: w, x: kp.pointer + i * w * dim, ldx: dim, bias: b1.pointer, out: u1, ldo: n1)
                     Kernels.layerNormRows(u1, u1, rows: w * s1, columns: c1, weight: lw.pointer, bias: lb.pointer, eps: eps)
                     Kernels.gelu(u1, count: w * n1)
-                    BLAS.sgemmSerial(m: w * s1, n: n2, k: c1, a: u1, lda: c1, b: w2.pointer, ldb: n2, c: u2, ldc: n2)
-                    Kernels.biasActivationRows(u2, rows: w * s1, columns: n2, bias: b2.pointer, activation: .gelu)
+                    w2.product(rows: w * s1, x: u1, ldx: c1, bias: b2.pointer, activation: .gelu, out: u2, ldo: n2)
                     // (w·s1·s2, c2) · hyperᵀ → (w·s1·s2, M).
-                    BLAS.sgemmSerial(transposeB: true, m: w * s1 * s2, n: m, k: c2, a: u2, lda: c2,
-                                     b: hp.pointer, ldb: c2, c: mo, ldc: m)
+                    hyperOperand.product(rows: w * s1 * s2, x: u2, ldx: c2, bias: nil, out: mo, ldo: m)
                     for j in 0..<w {
                         for a1 in 0..<k1 {
                             for e1 in 0..<k1 {

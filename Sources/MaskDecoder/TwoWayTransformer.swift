@@ -122,7 +122,7 @@ public struct DecoderAttention: Sendable {
                              out: UnsafeMutablePointer<Float>) {
         let c = image.channels, n = image.rows
         let heads = numHeads, d = internalDim / numHeads, dim = internalDim
-        let u = perHeadProducts(qp, rows: nq, kProj, weightIsOutByIn: true)   // (H·nq, C)
+        let u = perHeadProducts(qp, rows: nq, kProj, weightIsOutByIn: true)   // (nq·H, C)
         let z = TensorStorage(uninitializedCount: heads * nq * c)
         let per = AttentionKernel.scratchCount(queries: heads * nq, keys: n)
         let scratch = TensorStorage(uninitializedCount: per)
@@ -132,8 +132,8 @@ public struct DecoderAttention: Sendable {
         fillRows(out, rows: nq, columns: dim, with: vProj.bias)
         vProj.weight.withUnsafeBufferPointer { w in
             for h in 0..<heads {
-                // out[:, h·d ..< (h+1)·d] += Z_h · W_v,hᵀ with Z_h (nq, C), W_v,h (d, C).
-                BLAS.sgemmSerial(transposeB: true, m: nq, n: d, k: c, a: z.pointer + h * nq * c, lda: c,
+                // out[:, h·d ..< (h+1)·d] += Z_h · W_v,hᵀ with Z_h (nq, C) the rows j·H + h of Z, W_v,h (d, C).
+                BLAS.sgemmSerial(transposeB: true, m: nq, n: d, k: c, a: z.pointer + h * c, lda: heads * c,
                                  b: w.baseAddress! + h * d * c, ldb: c, beta: 1, c: out + h * d, ldc: dim)
             }
         }
@@ -146,13 +146,13 @@ public struct DecoderAttention: Sendable {
     /// runs on the image tokens:
     ///
     /// - scores per head: `(x·W_q,hᵀ + b_q,h)·K_hᵀ = x·(K_h·W_q,h)ᵀ + b_q,h·K_hᵀ` for the few token keys `K_h`
-    ///   (or `Q_h·K_hᵀ` when the image queries `Q` were projected once per image, `projectedQueries`: then the
-    ///   image is the same for every prompt and all prompts' scores are one GEMM, as wide as B·H·nt);
+    ///   (or `Q_h·K_hᵀ` when the image queries `Q` were projected once per image, `projectedQueries`);
     /// - output: `out_proj(A·V) = Σ_h A_h·(V_h·W_o,hᵀ) + b_o`.
     ///
-    /// The probabilities of all heads are one (h·w, H·nt) matrix per prompt, so both products are GEMMs of
-    /// inner width H·nt (56 for a box) instead of internalDim-wide projections. Same mathematics, different
-    /// rounding.
+    /// The probabilities of all heads are one (h·w, H·nt) matrix per prompt, columns ordered (token, head), so
+    /// both products have inner width H·nt (56 for a box) instead of internalDim-wide projections; the scale is
+    /// folded into the score operand. ``ImageSide/attendTokens(queries:lda:scores:scoreBias:heads:tokens:values:bias:norm:)``
+    /// runs them, the softmax and the norm per block of image rows. Same mathematics, different rounding.
     func updateImages(_ images: inout [ImageSide], tokenQ: Tensor, tokenV: Tensor, projectedQueries: UnsafePointer<Float>?,
                       norm: LayerNorm) {
         guard let first = images.first else { return }
@@ -161,87 +161,53 @@ public struct DecoderAttention: Sendable {
         let heads = numHeads, d = internalDim / numHeads, dim = internalDim
         let nt = kt.count / dim / b
         precondition(nt * b * dim == kt.count, "one row block of tokens per image side")
-        let c = first.channels, n = first.rows
+        let c = first.channels
         let cols = heads * nt
         let scale = 1 / Float(d).squareRoot()
-        // M_i = [V_h·W_o,hᵀ]_h (H·nt, C) per prompt.
-        let m = TensorStorage(uninitializedCount: b * cols * c)
-        vt.withUnsafeBufferPointer { vb in
-            for i in 0..<b {
-                perHeadProducts(vb.baseAddress! + i * nt * dim, rows: nt, outProj, weightIsOutByIn: false,
-                                into: m.pointer + i * cols * c)
-            }
-        }
-        if let qp = projectedQueries {
-            // Q (n, D) · blockdiag(K_h)ᵀ for every prompt: column i·H·nt + h·nt + j is prompt i, head h, token j.
-            let width = b * cols
-            let gt = TensorStorage(uninitializedCount: width * dim)
-            gt.pointer.initialize(repeating: 0, count: width * dim)
-            kt.withUnsafeBufferPointer { kb in
-                for i in 0..<b {
-                    for h in 0..<heads {
-                        for j in 0..<nt {
-                            (gt.pointer + (i * cols + h * nt + j) * dim + h * d)
-                                .update(from: kb.baseAddress! + (i * nt + j) * dim + h * d, count: d)
-                        }
+        var rows = [Float](repeating: 0, count: cols * max(c, dim))
+        for i in 0..<b {
+            let k = kt.storagePointer + i * nt * dim, v = vt.storagePointer + i * nt * dim
+            // Values: row j·H + h of M is V_h[j]·W_o,hᵀ (C wide); the operand is Mᵀ.
+            rows.withUnsafeMutableBufferPointer { perHeadProducts(v, rows: nt, outProj, weightIsOutByIn: false, into: $0.baseAddress!) }
+            let values = rows.withUnsafeBufferPointer { FP32GEMMOperand(transposing: $0.baseAddress!, inFeatures: cols, outFeatures: c) }
+            let scores: FP32GEMMOperand
+            var g: [Float]?
+            if projectedQueries != nil {
+                // Row j·H + h: K_h[j] in the head's columns of a D-wide row, zeros elsewhere.
+                rows.withUnsafeMutableBufferPointer { r in
+                    r.baseAddress!.update(repeating: 0, count: cols * dim)
+                    for j in 0..<nt {
+                        for h in 0..<heads { (r.baseAddress! + (j * heads + h) * dim + h * d).update(from: k + j * dim + h * d, count: d) }
+                    }
+                }
+                scores = rows.withUnsafeBufferPointer { FP32GEMMOperand(rowMajor: $0.baseAddress!, outFeatures: cols, inFeatures: dim, scale: scale) }
+            } else {
+                // Row j·H + h: K_h[j]·W_q,h (C wide); g[j·H + h] = b_q,h·K_h[j], the query bias's share of the score.
+                rows.withUnsafeMutableBufferPointer { perHeadProducts(k, rows: nt, qProj, weightIsOutByIn: true, into: $0.baseAddress!) }
+                scores = rows.withUnsafeBufferPointer { FP32GEMMOperand(rowMajor: $0.baseAddress!, outFeatures: cols, inFeatures: c, scale: scale) }
+                if let bq = qProj.bias {
+                    let bb = bq.scalars
+                    g = (0..<cols).map { col in
+                        let (j, h) = (col / heads, col % heads)
+                        var s: Float = 0
+                        for e in 0..<d { s += bb[h * d + e] * k[j * dim + h * d + e] }
+                        return s * scale
                     }
                 }
             }
-            let probabilities = first.scratch(count: n * width)
-            let p = probabilities.pointer
-            BLAS.sgemm(transposeB: true, m: n, n: width, k: dim, alpha: scale, a: qp, lda: dim, b: gt.pointer, ldb: dim,
-                       c: p, ldc: width)
-            Self.softmaxGroups(p, groups: n * b * heads, size: nt)
-            for i in 0..<b {
-                images[i].addProductAndNormalise(p + i * cols, lda: width, inner: cols, m.pointer + i * cols * c,
-                                                 bias: outProj.bias, norm: norm)
+            let a = projectedQueries ?? UnsafePointer(images[i].keysPE)
+            let scoreBias = g ?? []
+            scoreBias.withUnsafeBufferPointer { gp in
+                images[i].attendTokens(queries: a, lda: projectedQueries == nil ? c : dim, scores: scores,
+                                       scoreBias: g == nil ? nil : gp.baseAddress, heads: heads, tokens: nt, values: values,
+                                       bias: outProj.bias, norm: norm)
             }
-            withExtendedLifetime((gt, probabilities)) {}
-        } else {
-            let gt = TensorStorage(uninitializedCount: cols * c)
-            var g = [Float](repeating: 0, count: cols)
-            for i in 0..<b {
-                kt.withUnsafeBufferPointer { kb in
-                    let k = kb.baseAddress! + i * nt * dim
-                    perHeadProducts(k, rows: nt, qProj, weightIsOutByIn: true, into: gt.pointer)   // (H·nt, C)
-                    // g[h·nt + j] = b_q,h · K_h[j]: the query bias's share of each score.
-                    if let bq = qProj.bias {
-                        bq.withUnsafeBufferPointer { bb in
-                            for h in 0..<heads {
-                                for j in 0..<nt {
-                                    var s: Float = 0
-                                    for e in 0..<d { s += bb[h * d + e] * k[j * dim + h * d + e] }
-                                    g[h * nt + j] = s
-                                }
-                            }
-                        }
-                    }
-                }
-                let probabilities = images[i].scratch(count: n * cols)
-                let p = probabilities.pointer
-                g.withUnsafeBufferPointer { gb in fillRows(p, rows: n, columns: cols, with: gb.baseAddress!) }
-                BLAS.sgemm(transposeB: true, m: n, n: cols, k: c, alpha: scale, a: images[i].keysPE, lda: c, b: gt.pointer,
-                           ldb: c, beta: scale, c: p, ldc: cols)
-                Self.softmaxGroups(p, groups: n * heads, size: nt)
-                images[i].addProductAndNormalise(p, lda: cols, inner: cols, m.pointer + i * cols * c,
-                                                 bias: outProj.bias, norm: norm)
-                withExtendedLifetime(probabilities) {}
-            }
-            withExtendedLifetime(gt) {}
         }
-        withExtendedLifetime(m) {}
-    }
-
-    /// Softmax over each of `groups` contiguous groups of `size` floats.
-    private static func softmaxGroups(_ p: UnsafeMutablePointer<Float>, groups: Int, size: Int) {
-        let sp = SendablePointer(p)
-        Parallel.forRanges(groups, minimumPerThread: 2048) { r in
-            Kernels.softmaxRows(sp.pointer + r.lowerBound * size, rows: r.count, columns: size, stride: size)
-        }
+        withExtendedLifetime((kt, vt)) {}
     }
 
     /// Per-head products of a few (rows, internalDim) token rows `x` with a projection's head blocks, stacked
-    /// head-major into (H·rows, C) at `out`: row `h·rows + j` is `Σ_e x[j, h·d + e] · W[h·d + e, ·]` for a
+    /// token-major into (rows·H, C) at `out`: row `j·H + h` is `Σ_e x[j, h·d + e] · W[h·d + e, ·]` for a
     /// projection into the heads (`weightIsOutByIn`, W (internalDim, C)), or `Σ_e x[j, h·d + e] · W[·, h·d + e]`
     /// for the output projection (W (C, internalDim)).
     private func perHeadProducts(_ x: UnsafePointer<Float>, rows nt: Int, _ layer: Linear, weightIsOutByIn: Bool,
@@ -252,10 +218,10 @@ public struct DecoderAttention: Sendable {
             for h in 0..<heads {
                 if weightIsOutByIn {
                     BLAS.sgemmSerial(m: nt, n: c, k: d, a: x + h * d, lda: dim,
-                                     b: w.baseAddress! + h * d * c, ldb: c, c: out + h * nt * c, ldc: c)
+                                     b: w.baseAddress! + h * d * c, ldb: c, c: out + h * c, ldc: heads * c)
                 } else {
                     BLAS.sgemmSerial(transposeB: true, m: nt, n: c, k: d, a: x + h * d, lda: dim,
-                                     b: w.baseAddress! + h * d, ldb: dim, c: out + h * nt * c, ldc: c)
+                                     b: w.baseAddress! + h * d, ldb: dim, c: out + h * c, ldc: heads * c)
                 }
             }
         }

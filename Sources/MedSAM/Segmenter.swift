@@ -321,7 +321,7 @@ public final class Segmenter: Sendable {
 
 /// A one-entry cache (one per ``Segmenter``) of the prompt-independent decoder state
 /// (``DecoderImageContext``, ~18 MB for a 64×64 embedding) of the last embedding segmented, plus one idle
-/// ``DecoderWorkspace`` (~10 MB: keys, keys + PE, attention probabilities), so that interactive use (one box
+/// ``DecoderWorkspace`` (~8 MB: keys and keys + PE), so that interactive use (one box
 /// per call on the same image) neither recomputes the image-only projections nor faults in fresh scratch memory
 /// on every call.
 ///

@@ -114,6 +114,14 @@ package enum Kernels {
         mk_softmax_rows_v(code(variant), x, rows, columns, stride)
     }
 
+    /// In-place softmax over interleaved entries: in row `r` (stride `stride`), group `g` and lane `l`, the
+    /// `count` floats `x[r·stride + (g·count + j)·lanes + l]` (j < count) form one softmax. The mask decoder's
+    /// image→token scores use it with the attention heads as the lanes.
+    package static func softmaxLanes(_ x: UnsafeMutablePointer<Float>, rows: Int, stride: Int, groups: Int, count: Int,
+                                     lanes: Int, variant: KernelVariant? = nil) {
+        mk_softmax_lanes_v(code(variant), x, rows, stride, groups, count, lanes)
+    }
+
     // MARK: Depthwise convolution
 
     /// One depthwise plane: k×k kernel, stride, zero padding, plus bias; `out` is oh×ow.

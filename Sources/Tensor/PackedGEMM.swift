@@ -27,11 +27,13 @@ package struct FP32PackedWeights: Sendable {
     /// Packs a row-major (out × in) matrix.
     package init(packing w: Tensor) {
         precondition(w.rank == 2, "FP32PackedWeights: 2-D weight expected")
-        let (n, k) = (w.shape[0], w.shape[1])
+        self = w.withUnsafeBufferPointer { FP32PackedWeights(packing: $0.baseAddress!, outFeatures: w.shape[0], inFeatures: w.shape[1]) }
+    }
+
+    /// Packs the row-major (out × in) matrix at `w`.
+    package init(packing w: UnsafePointer<Float>, outFeatures n: Int, inFeatures k: Int) {
         var packed = [Float](repeating: 0, count: Kernels.f32PackedCount(n: n, k: k))
-        w.withUnsafeBufferPointer { wp in
-            packed.withUnsafeMutableBufferPointer { Kernels.f32Pack(wp.baseAddress!, n: n, k: k, into: $0.baseAddress!) }
-        }
+        packed.withUnsafeMutableBufferPointer { Kernels.f32Pack(w, n: n, k: k, into: $0.baseAddress!) }
         outFeatures = n
         inFeatures = k
         self.packed = packed
@@ -88,6 +90,77 @@ package enum PackedGEMM {
                                     residual: rp.map { UnsafePointer($0.pointer + j0) }, ldr: ldr,
                                     activation: activation, out: op.pointer + j0, ldo: ldo, variant: variant)
                 }
+            }
+        }
+    }
+}
+
+
+/// An fp32 (out × in) matrix `W` for products `out[r] = act((x[r]·Wᵀ + b) + residual[r])` that the caller runs
+/// inside its own loop over row blocks (one thread per call): packed for the own GEMM where that is preferred on
+/// this CPU (``FP32PackedWeights/isPreferred(inFeatures:variant:)``), else row-major for OpenBLAS. The mask
+/// decoder makes them at load (the upscaling) and per prompt (its few-token operands), so that a row block's
+/// products and the row-wise steps after them run while the block is in cache.
+package struct FP32GEMMOperand: Sendable {
+    enum Form: Sendable {
+        case packed(FP32PackedWeights)
+        case rowMajor([Float])
+    }
+    let form: Form
+    package let outFeatures: Int, inFeatures: Int
+
+    /// From the row-major (out × in) matrix at `w`, each entry times `scale`.
+    package init(rowMajor w: UnsafePointer<Float>, outFeatures n: Int, inFeatures k: Int, scale: Float = 1,
+                 variant: KernelVariant? = nil) {
+        let scaled = scale == 1 ? Array(UnsafeBufferPointer(start: w, count: n * k))
+                                : (0..<(n * k)).map { w[$0] * scale }
+        self.init(scaled, outFeatures: n, inFeatures: k, variant: variant)
+    }
+
+    /// From the row-major (in × out) matrix at `w` (the transpose of `W`: `W[j, t] = w[t·out + j]`).
+    package init(transposing w: UnsafePointer<Float>, inFeatures k: Int, outFeatures n: Int, variant: KernelVariant? = nil) {
+        var t = [Float](repeating: 0, count: n * k)
+        for i in 0..<k {
+            for j in 0..<n { t[j * k + i] = w[i * n + j] }
+        }
+        self.init(t, outFeatures: n, inFeatures: k, variant: variant)
+    }
+
+    private init(_ w: [Float], outFeatures n: Int, inFeatures k: Int, variant: KernelVariant?) {
+        outFeatures = n
+        inFeatures = k
+        form = FP32PackedWeights.isPreferred(inFeatures: k, variant: variant)
+            ? .packed(w.withUnsafeBufferPointer { FP32PackedWeights(packing: $0.baseAddress!, outFeatures: n, inFeatures: k) })
+            : .rowMajor(w)
+    }
+
+    /// Whether the own GEMM runs the products.
+    package var isPacked: Bool { if case .packed = form { true } else { false } }
+
+    /// `out[r] = act((x[r]·Wᵀ + bias) + residual[r])` for `rows` rows, on the calling thread; `bias` (out
+    /// entries) and `residual` (rows of stride `ldr`) may be nil; `out` overlaps neither `x` nor `residual`.
+    package func product(rows m: Int, x: UnsafePointer<Float>, ldx: Int, bias: UnsafePointer<Float>?,
+                         residual: UnsafePointer<Float>? = nil, ldr: Int = 0, activation: FusedActivation = .none,
+                         out: UnsafeMutablePointer<Float>, ldo: Int, variant: KernelVariant? = nil) {
+        if m == 0 || outFeatures == 0 { return }
+        let (n, k) = (outFeatures, inFeatures)
+        switch form {
+        case .packed(let w):
+            w.packed.withUnsafeBufferPointer { p in
+                Kernels.f32GEMM(a: x, lda: ldx, m: m, packed: p.baseAddress!, n: n, k: k, bias: bias, residual: residual,
+                                ldr: ldr, activation: activation, out: out, ldo: ldo, variant: variant)
+            }
+        case .rowMajor(let w):
+            for r in 0..<m {
+                let o = out + r * ldo
+                if let residual { o.update(from: residual + r * ldr, count: n) } else { o.update(repeating: 0, count: n) }
+            }
+            w.withUnsafeBufferPointer { wb in
+                BLAS.sgemmSerial(transposeB: true, m: m, n: n, k: k, a: x, lda: ldx, b: wb.baseAddress!, ldb: k, beta: 1,
+                                 c: out, ldc: ldo)
+            }
+            if bias != nil || activation != .none {
+                for r in 0..<m { Kernels.biasActivationRows(out + r * ldo, rows: 1, columns: n, bias: bias, activation: activation, variant: variant) }
             }
         }
     }

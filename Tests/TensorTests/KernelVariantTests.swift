@@ -62,6 +62,36 @@ final class KernelVariantTests: XCTestCase {
         }
     }
 
+    /// The interleaved softmax against a double-precision softmax of each (row, group, lane): lane counts
+    /// below, at and past one vector (8 / 16 lanes), one and several groups, and that the row padding is kept.
+    func testSoftmaxLanesEveryVariant() {
+        for v in runnableVariants() {
+            for (groups, count, lanes) in [(1, 7, 8), (2, 5, 8), (1, 3, 1), (3, 2, 5), (1, 4, 17), (2, 1, 16), (1, 6, 24)] {
+                let rows = 3, width = groups * count * lanes, ld = width + 2
+                var xs = random(rows * ld, -30...30)
+                let original = xs
+                xs.withUnsafeMutableBufferPointer {
+                    Kernels.softmaxLanes($0.baseAddress!, rows: rows, stride: ld, groups: groups, count: count, lanes: lanes, variant: v)
+                }
+                for r in 0..<rows {
+                    for g in 0..<groups {
+                        for l in 0..<lanes {
+                            let at = (0..<count).map { r * ld + (g * count + $0) * lanes + l }
+                            let m = at.map { Double(original[$0]) }.max()!
+                            let e = at.map { Foundation.exp(Double(original[$0]) - m) }
+                            let sum = e.reduce(0, +)
+                            for (j, i) in at.enumerated() {
+                                XCTAssertEqual(Double(xs[i]), e[j] / sum, accuracy: 1e-6,
+                                               "softmaxLanes \(v) groups=\(groups) count=\(count) lanes=\(lanes)")
+                            }
+                        }
+                    }
+                    for j in width..<ld { XCTAssertEqual(xs[r * ld + j], original[r * ld + j], "softmaxLanes \(v) wrote past the row") }
+                }
+            }
+        }
+    }
+
     func testLayerNormEveryVariant() {
         for v in runnableVariants() {
             for cols in [3, 8, 16, 17, 40, 256] {

@@ -110,4 +110,36 @@ final class PackedGEMMTests: XCTestCase {
             }
         }
     }
+
+    /// The run-time operand (the mask decoder's): packed where the own GEMM is preferred, row-major for OpenBLAS
+    /// on the portable variant or past the depth limit; from the (out × in) or the transposed (in × out) layout,
+    /// with a scale folded in; strided rows, bias, residual and ReLU, against a double-precision sum.
+    func testRunTimeOperandInBothFormsMatchesADoubleReference() {
+        let variants = runnableVariants(tag: "FP32GEMMOperand")
+        for v in variants {
+            for (m, n, k) in [(7, 56, 128), (48, 256, 56), (30, 1, 32), (5, 20, 400)] {
+                let (ldx, ldr, ldo) = (k + 3, n + 1, n + 2)
+                let x = random(m * ldx), w = random(n * k), bias = random(n), res = random(m * ldr)
+                let wt = (0..<(k * n)).map { w[($0 % n) * k + $0 / n] }     // (in × out): wt[t·n + j] = w[j·k + t]
+                let scale: Float = 0.25
+                let direct = FP32GEMMOperand(rowMajor: w, outFeatures: n, inFeatures: k, scale: scale, variant: v)
+                let transposed = FP32GEMMOperand(transposing: wt, inFeatures: k, outFeatures: n, variant: v)
+                XCTAssertEqual(direct.isPacked, v != .portable && k <= FP32PackedWeights.maximumDepth, "\(v) \(n)×\(k)")
+                for (operand, factor) in [(direct, Double(scale)), (transposed, 1.0)] {
+                    var out = [Float](repeating: .nan, count: m * ldo)
+                    operand.product(rows: m, x: x, ldx: ldx, bias: bias, residual: res, ldr: ldr, activation: .relu,
+                                    out: &out, ldo: ldo, variant: v)
+                    for i in 0..<m {
+                        for j in 0..<n {
+                            var e = 0.0
+                            for t in 0..<k { e += Double(x[i * ldx + t]) * Double(w[j * k + t]) }
+                            e = max(0, e * factor + Double(bias[j]) + Double(res[i * ldr + j]))
+                            XCTAssertEqual(Double(out[i * ldo + j]), e, accuracy: 1e-4, "\(v) \(m)×\(n)×\(k) [\(i), \(j)]")
+                        }
+                        for j in n..<ldo { XCTAssertTrue(out[i * ldo + j].isNaN, "\(v) wrote past column \(n)") }
+                    }
+                }
+            }
+        }
+    }
 }
