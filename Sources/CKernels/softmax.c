@@ -31,25 +31,31 @@ static void softmax_lanes_portable(float *x, ptrdiff_t rows, ptrdiff_t ld, ptrdi
 }
 
 #ifdef MK_X86
+// The entries of one softmax are held in registers (up to LANES_HELD of them): each is loaded and stored once.
+// Longer softmaxes (more than 16 prompt tokens) take the portable loop.
+#define LANES_HELD 16
+
 MK_AVX2 static void softmax_lanes_avx2(float *x, ptrdiff_t rows, ptrdiff_t ld, ptrdiff_t groups, ptrdiff_t count,
                                        ptrdiff_t lanes) {
+    if (count > LANES_HELD) { softmax_lanes_portable(x, rows, ld, groups, count, lanes); return; }
+    __m256 v[LANES_HELD];
     for (ptrdiff_t r = 0; r < rows; r++) {
         for (ptrdiff_t g = 0; g < groups; g++) {
             float *p = x + r * ld + g * count * lanes;
             for (ptrdiff_t l = 0; l < lanes; l += 8) {
-                ptrdiff_t w = lanes - l < 8 ? lanes - l : 8;
-                __m256i mask = mk_mask256(w);
+                __m256i mask = mk_mask256(lanes - l);
                 __m256 vm = _mm256_set1_ps(-INFINITY);
-                for (ptrdiff_t j = 0; j < count; j++) vm = _mm256_max_ps(vm, _mm256_maskload_ps(p + j * lanes + l, mask));
+                for (ptrdiff_t j = 0; j < count; j++) {
+                    v[j] = _mm256_maskload_ps(p + j * lanes + l, mask);
+                    vm = _mm256_max_ps(vm, v[j]);
+                }
                 __m256 vs = _mm256_setzero_ps();
                 for (ptrdiff_t j = 0; j < count; j++) {
-                    __m256 e = mk_exp256(_mm256_sub_ps(_mm256_maskload_ps(p + j * lanes + l, mask), vm));
-                    _mm256_maskstore_ps(p + j * lanes + l, mask, e);
-                    vs = _mm256_add_ps(vs, e);
+                    v[j] = mk_exp256(_mm256_sub_ps(v[j], vm));
+                    vs = _mm256_add_ps(vs, v[j]);
                 }
                 __m256 vinv = _mm256_div_ps(_mm256_set1_ps(1.0f), vs);
-                for (ptrdiff_t j = 0; j < count; j++)
-                    _mm256_maskstore_ps(p + j * lanes + l, mask, _mm256_mul_ps(_mm256_maskload_ps(p + j * lanes + l, mask), vinv));
+                for (ptrdiff_t j = 0; j < count; j++) _mm256_maskstore_ps(p + j * lanes + l, mask, _mm256_mul_ps(v[j], vinv));
             }
         }
     }
@@ -57,23 +63,28 @@ MK_AVX2 static void softmax_lanes_avx2(float *x, ptrdiff_t rows, ptrdiff_t ld, p
 
 MK_AVX512 static void softmax_lanes_avx512(float *x, ptrdiff_t rows, ptrdiff_t ld, ptrdiff_t groups, ptrdiff_t count,
                                            ptrdiff_t lanes) {
+    if (count > LANES_HELD) { softmax_lanes_portable(x, rows, ld, groups, count, lanes); return; }
+    // Eight lanes or fewer (SAM's eight heads) fill a ymm register exactly: the 256-bit form does half the work.
+    if (lanes <= 8) { softmax_lanes_avx2(x, rows, ld, groups, count, lanes); return; }
     const __m512 ninf = _mm512_set1_ps(-INFINITY);
+    __m512 v[LANES_HELD];
     for (ptrdiff_t r = 0; r < rows; r++) {
         for (ptrdiff_t g = 0; g < groups; g++) {
             float *p = x + r * ld + g * count * lanes;
             for (ptrdiff_t l = 0; l < lanes; l += 16) {
                 __mmask16 m = lanes - l >= 16 ? (__mmask16)0xFFFF : mk_tail16(lanes - l);
                 __m512 vm = ninf;
-                for (ptrdiff_t j = 0; j < count; j++) vm = _mm512_max_ps(vm, _mm512_mask_loadu_ps(ninf, m, p + j * lanes + l));
+                for (ptrdiff_t j = 0; j < count; j++) {
+                    v[j] = _mm512_mask_loadu_ps(ninf, m, p + j * lanes + l);
+                    vm = _mm512_max_ps(vm, v[j]);
+                }
                 __m512 vs = _mm512_setzero_ps();
                 for (ptrdiff_t j = 0; j < count; j++) {
-                    __m512 e = mk_exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, p + j * lanes + l), vm));
-                    _mm512_mask_storeu_ps(p + j * lanes + l, m, e);
-                    vs = _mm512_add_ps(vs, e);
+                    v[j] = mk_exp512(_mm512_maskz_sub_ps(m, v[j], vm));
+                    vs = _mm512_add_ps(vs, v[j]);
                 }
                 __m512 vinv = _mm512_div_ps(_mm512_set1_ps(1.0f), vs);
-                for (ptrdiff_t j = 0; j < count; j++)
-                    _mm512_mask_storeu_ps(p + j * lanes + l, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, p + j * lanes + l), vinv));
+                for (ptrdiff_t j = 0; j < count; j++) _mm512_mask_storeu_ps(p + j * lanes + l, m, _mm512_mul_ps(v[j], vinv));
             }
         }
     }

@@ -63,10 +63,11 @@ final class KernelVariantTests: XCTestCase {
     }
 
     /// The interleaved softmax against a double-precision softmax of each (row, group, lane): lane counts
-    /// below, at and past one vector (8 / 16 lanes), one and several groups, and that the row padding is kept.
+    /// below, at and past one vector (8 / 16 lanes), one and several groups, softmaxes held in registers (≤ 16
+    /// entries) and longer ones, and that the row padding is kept.
     func testSoftmaxLanesEveryVariant() {
         for v in runnableVariants() {
-            for (groups, count, lanes) in [(1, 7, 8), (2, 5, 8), (1, 3, 1), (3, 2, 5), (1, 4, 17), (2, 1, 16), (1, 6, 24)] {
+            for (groups, count, lanes) in [(1, 7, 8), (2, 5, 8), (1, 3, 1), (3, 2, 5), (1, 4, 17), (2, 1, 16), (1, 6, 24), (1, 16, 12), (1, 20, 8)] {
                 let rows = 3, width = groups * count * lanes, ld = width + 2
                 var xs = random(rows * ld, -30...30)
                 let original = xs
