@@ -279,15 +279,22 @@ public struct MaskDecoder: Sendable {
         let hyper = selected.map { i in hypernetworks[i](tokenRows(1 + i)).scalars }     // each (B, C/8)
         let iou = iouPredictionHead(tokenRows(0)).scalars                                 // (B, numMaskTokens)
         let c8 = hypernetworks[0].layers.last?.outFeatures ?? dim / 8
-        let outputs = (0..<b).map { i -> Output in
-            var h = [Float]()
-            for m in hyper { h.append(contentsOf: m[(i * c8)..<((i + 1) * c8)]) }
-            let rows = Tensor(shape: [selected.count, c8], scalars: h)
-            let masks = upscaleAndProject(keys: images[i].keys, height: ctx.height, width: ctx.width, hyper: rows)
-            return Output(masks: masks, iouPredictions: selected.map { iou[i * numMaskTokens + $0] })
+        var outputs = [Output?](repeating: nil, count: b)
+        outputs.withUnsafeMutableBufferPointer { ob in
+            let op = SendablePointer(ob.baseAddress!)
+            // Several prompts: one per thread at a time.
+            Parallel.forRanges(b, minimumPerThread: 1) { range in
+                for i in range {
+                    var h = [Float]()
+                    for m in hyper { h.append(contentsOf: m[(i * c8)..<((i + 1) * c8)]) }
+                    let rows = Tensor(shape: [selected.count, c8], scalars: h)
+                    let masks = upscaleAndProject(keys: images[i].keys, height: ctx.height, width: ctx.width, hyper: rows)
+                    op.pointer[i] = Output(masks: masks, iouPredictions: selected.map { iou[i * numMaskTokens + $0] })
+                }
+            }
         }
         withExtendedLifetime((ctx, workspaces, images)) {}
-        return outputs
+        return outputs.map { $0! }
     }
 
     /// output_upscaling (ConvT → LN2d → GELU → ConvT → GELU) on the (h·w, C) keys, fused per image row

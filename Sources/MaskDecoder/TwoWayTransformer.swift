@@ -107,9 +107,13 @@ public struct DecoderAttention: Sendable {
         var o = Tensor(uninitializedShape: [b * nq, dim])
         qp.withUnsafeBufferPointer { qb in
             o.withUnsafeMutableBufferPointer { ob in
-                for (i, image) in images.enumerated() {
-                    attendImage(projectedQueries: qb.baseAddress! + i * nq * dim, rows: nq, image: image,
-                                out: ob.baseAddress! + i * nq * dim)
+                let qq = SendablePointer(UnsafeMutablePointer(mutating: qb.baseAddress!)), oo = SendablePointer(ob.baseAddress!)
+                // Several prompts: one per thread at a time.
+                Parallel.forRanges(b, minimumPerThread: 1) { range in
+                    for i in range {
+                        attendImage(projectedQueries: qq.pointer + i * nq * dim, rows: nq, image: images[i],
+                                    out: oo.pointer + i * nq * dim)
+                    }
                 }
             }
         }
@@ -164,9 +168,23 @@ public struct DecoderAttention: Sendable {
         let c = first.channels
         let cols = heads * nt
         let scale = 1 / Float(d).squareRoot()
-        var rows = [Float](repeating: 0, count: cols * max(c, dim))
-        for i in 0..<b {
-            let k = kt.storagePointer + i * nt * dim, v = vt.storagePointer + i * nt * dim
+        let ktp = SendablePointer(kt.storagePointer), vtp = SendablePointer(vt.storagePointer)
+        let qpp = projectedQueries.map { SendablePointer(UnsafeMutablePointer(mutating: $0)) }
+        images.withUnsafeMutableBufferPointer { sides in
+            let sp = SendablePointer(sides.baseAddress!)
+            // Several prompts: one per thread at a time (each prompt's steps then run serially, with no hand-offs).
+            Parallel.forRanges(b, minimumPerThread: 1) { range in
+                var rows = [Float](repeating: 0, count: cols * max(c, dim))
+                for i in range {
+                    update(i, side: &sp.pointer[i], rows: &rows)
+                }
+            }
+        }
+        withExtendedLifetime((kt, vt)) {}
+
+        func update(_ i: Int, side: inout ImageSide, rows: inout [Float]) {
+            let projectedQueries = qpp.map { UnsafePointer($0.pointer) }
+            let k = ktp.pointer + i * nt * dim, v = vtp.pointer + i * nt * dim
             // Values: row j·H + h of M is V_h[j]·W_o,hᵀ (C wide); the operand is Mᵀ.
             rows.withUnsafeMutableBufferPointer { perHeadProducts(v, rows: nt, outProj, weightIsOutByIn: false, into: $0.baseAddress!) }
             let values = rows.withUnsafeBufferPointer { FP32GEMMOperand(transposing: $0.baseAddress!, inFeatures: cols, outFeatures: c) }
@@ -195,15 +213,14 @@ public struct DecoderAttention: Sendable {
                     }
                 }
             }
-            let a = projectedQueries ?? UnsafePointer(images[i].keysPE)
+            let a = projectedQueries ?? UnsafePointer(side.keysPE)
             let scoreBias = g ?? []
             scoreBias.withUnsafeBufferPointer { gp in
-                images[i].attendTokens(queries: a, lda: projectedQueries == nil ? c : dim, scores: scores,
-                                       scoreBias: g == nil ? nil : gp.baseAddress, heads: heads, tokens: nt, values: values,
-                                       bias: outProj.bias, norm: norm)
+                side.attendTokens(queries: a, lda: projectedQueries == nil ? c : dim, scores: scores,
+                                  scoreBias: g == nil ? nil : gp.baseAddress, heads: heads, tokens: nt, values: values,
+                                  bias: outProj.bias, norm: norm)
             }
         }
-        withExtendedLifetime((kt, vt)) {}
     }
 
     /// Per-head products of a few (rows, internalDim) token rows `x` with a projection's head blocks, stacked
