@@ -1,5 +1,6 @@
-// The package's own fp32 GEMM for the image encoders' Linear layers: weights packed once at load, bias,
-// residual and activation applied in the register tiles. The kernels are in Sources/CKernels/gemm_f32.c
+// The package's own fp32 GEMM for the image encoders' Linear layers and the mask decoder's products: weights
+// packed once (at load, or per prompt for the decoder's few-token operands), bias, residual and activation
+// applied in the register tiles. The kernels are in Sources/CKernels/gemm_f32.c
 // (reached through ``Kernels``); this file holds the packed weight type and the driver that splits the rows
 // (or, for a few rows, the columns) over the threads.
 

@@ -1,8 +1,9 @@
 #ifndef MEDSAM_MK_GEMM_F32_H
 #define MEDSAM_MK_GEMM_F32_H
-// The package's own fp32 GEMM for the image encoders' Linear layers (the exact default precision):
+// The package's own fp32 GEMM for the image encoders' Linear layers and the mask decoder's products (the exact
+// default precision):
 //     out[i, j] = act((Σ_t a[i, t]·w[j, t] + bias[j]) + res[i, j])
-// with the weights packed once, at load, into panels of 16 output columns:
+// with the weights packed once (at load, or per call for small run-time operands) into panels of 16 output columns:
 //     packed[(p·k + t)·16 + c] = w[16p + c, t]        (zero past n, mk_f32_packed_count(n, k) floats)
 // and the bias, residual and activation applied to each register tile after its last depth block, while
 // it is still in registers (no second pass over the output).
