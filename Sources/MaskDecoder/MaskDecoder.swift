@@ -222,8 +222,9 @@ public struct MaskDecoder: Sendable {
     public static let maxPromptsPerPass = 8
 
     /// Predicts masks for several prompts on one prepared image, in passes of up to ``maxPromptsPerPass``
-    /// prompts with the same number of tokens: in a pass the token-side layers run once on all prompts' tokens
-    /// and the first layer's products with the (shared) image are single GEMMs as wide as the prompts. Each
+    /// prompts with the same number of tokens: in a pass the token-side layers run once on all prompts' tokens,
+    /// the first layer's token→image attention over the (shared) image runs once for all of them, and the
+    /// prompts' own image sides (updates, later attentions, upscaling) run one prompt per thread. Each
     /// result is the one ``decode(_:sparse:multimaskOutput:workspace:)`` gives for that prompt (to rounding).
     ///
     /// - Parameters:

@@ -379,8 +379,9 @@ public struct TwoWayTransformer: Sendable {
     /// The forward pass for a batch of prompts: `pointEmbedding` (B, N, C) tokens, prompt `i` against image side
     /// `images[i]`; returns the final queries (B, N, C) and leaves the final keys in `images`. `firstLayer` are
     /// the first layer's image projections when precomputed (they do not depend on the prompt; every image side
-    /// must then be that prepared image). Where the prompts share the image (the first layer) their products
-    /// are one GEMM; every token-side layer runs once on all B·N tokens.
+    /// must then be that prepared image). Where the prompts share the image (the first layer's token→image
+    /// attention) it runs once on all their tokens; every token-side layer runs once on all B·N tokens; the image
+    /// sides run one prompt per thread.
     func forward(pointEmbedding: Tensor, images: inout [ImageSide], firstLayer: ImageProjections?) -> Tensor {
         var queries = pointEmbedding
         for (l, layer) in layers.enumerated() {
