@@ -163,6 +163,94 @@ void mk_softmax_lanes_v(int variant, float *x, ptrdiff_t rows, ptrdiff_t ld, ptr
     }
 }
 
+static void exp_columns_portable(float *x, ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t ld, const float *colmax,
+                                 float *colsum) {
+    for (ptrdiff_t r = 0; r < rows; r++) {
+        float *p = x + r * ld;
+        for (ptrdiff_t j = 0; j < cols; j++) { p[j] = expf(p[j] - colmax[j]); colsum[j] += p[j]; }
+    }
+}
+
+#ifdef MK_X86
+MK_AVX2 static void exp_columns_avx2(float *x, ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t ld, const float *colmax,
+                                     float *colsum) {
+    for (ptrdiff_t j = 0; j < cols; j += 8) {
+        __m256i mask = mk_mask256(cols - j);
+        __m256 m = _mm256_maskload_ps(colmax + j, mask), s = _mm256_maskload_ps(colsum + j, mask);
+        for (ptrdiff_t r = 0; r < rows; r++) {
+            float *p = x + r * ld + j;
+            __m256 e = mk_exp256(_mm256_sub_ps(_mm256_maskload_ps(p, mask), m));
+            _mm256_maskstore_ps(p, mask, e);
+            s = _mm256_add_ps(s, e);
+        }
+        _mm256_maskstore_ps(colsum + j, mask, s);
+    }
+}
+
+MK_AVX512 static void exp_columns_avx512(float *x, ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t ld, const float *colmax,
+                                         float *colsum) {
+    for (ptrdiff_t j = 0; j < cols; j += 16) {
+        __mmask16 k = cols - j >= 16 ? (__mmask16)0xFFFF : mk_tail16(cols - j);
+        __m512 m = _mm512_maskz_loadu_ps(k, colmax + j), s = _mm512_maskz_loadu_ps(k, colsum + j);
+        for (ptrdiff_t r = 0; r < rows; r++) {
+            float *p = x + r * ld + j;
+            __m512 e = mk_exp512(_mm512_maskz_sub_ps(k, _mm512_maskz_loadu_ps(k, p), m));
+            _mm512_mask_storeu_ps(p, k, e);
+            s = _mm512_mask_add_ps(s, k, s, e);
+        }
+        _mm512_mask_storeu_ps(colsum + j, k, s);
+    }
+}
+#endif
+
+static void max_columns_portable(const float *x, ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t ld, float *colmax) {
+    for (ptrdiff_t r = 0; r < rows; r++)
+        for (ptrdiff_t j = 0; j < cols; j++) colmax[j] = x[r * ld + j] > colmax[j] ? x[r * ld + j] : colmax[j];
+}
+
+#ifdef MK_X86
+MK_AVX2 static void max_columns_avx2(const float *x, ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t ld, float *colmax) {
+    for (ptrdiff_t j = 0; j < cols; j += 8) {
+        __m256i mask = mk_mask256(cols - j);
+        __m256 m = _mm256_maskload_ps(colmax + j, mask);
+        for (ptrdiff_t r = 0; r < rows; r++) m = _mm256_max_ps(m, _mm256_maskload_ps(x + r * ld + j, mask));
+        _mm256_maskstore_ps(colmax + j, mask, m);
+    }
+}
+
+MK_AVX512 static void max_columns_avx512(const float *x, ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t ld, float *colmax) {
+    for (ptrdiff_t j = 0; j < cols; j += 16) {
+        __mmask16 k = cols - j >= 16 ? (__mmask16)0xFFFF : mk_tail16(cols - j);
+        __m512 m = _mm512_maskz_loadu_ps(k, colmax + j);
+        for (ptrdiff_t r = 0; r < rows; r++) m = _mm512_max_ps(m, _mm512_maskz_loadu_ps(k, x + r * ld + j));
+        _mm512_mask_storeu_ps(colmax + j, k, m);
+    }
+}
+#endif
+
+void mk_max_columns_v(int variant, const float *x, ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t ld, float *colmax) {
+    if (rows <= 0 || cols <= 0) return;
+    switch (mk_resolve_variant(variant)) {
+#ifdef MK_X86
+    case MK_VARIANT_AVX512: max_columns_avx512(x, rows, cols, ld, colmax); return;
+    case MK_VARIANT_AVX2: max_columns_avx2(x, rows, cols, ld, colmax); return;
+#endif
+    default: max_columns_portable(x, rows, cols, ld, colmax);
+    }
+}
+
+void mk_exp_columns_v(int variant, float *x, ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t ld, const float *colmax,
+                      float *colsum) {
+    if (rows <= 0 || cols <= 0) return;
+    switch (mk_resolve_variant(variant)) {
+#ifdef MK_X86
+    case MK_VARIANT_AVX512: exp_columns_avx512(x, rows, cols, ld, colmax, colsum); return;
+    case MK_VARIANT_AVX2: exp_columns_avx2(x, rows, cols, ld, colmax, colsum); return;
+#endif
+    default: exp_columns_portable(x, rows, cols, ld, colmax, colsum);
+    }
+}
+
 void mk_softmax_rows(float *x, ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t ld) {
     mk_softmax_rows_v(MK_VARIANT_AUTO, x, rows, cols, ld);
 }

@@ -126,13 +126,15 @@ public struct DecoderAttention: Sendable {
                              out: UnsafeMutablePointer<Float>) {
         let c = image.channels, n = image.rows
         let heads = numHeads, d = internalDim / numHeads, dim = internalDim
-        let u = perHeadProducts(qp, rows: nq, kProj, weightIsOutByIn: true)   // (nq·H, C)
+        let scale = 1 / Float(d).squareRoot()
+        var u = [Float](repeating: 0, count: nq * heads * c)                 // (nq·H, C): row j·H + h is q_h[j]·W_k,h
+        u.withUnsafeMutableBufferPointer { perHeadProducts(qp, rows: nq, kProj, weightIsOutByIn: true, into: $0.baseAddress!) }
+        let queries = u.withUnsafeBufferPointer {
+            FP32GEMMOperand(rowMajor: $0.baseAddress!, outFeatures: nq * heads, inFeatures: c, scale: scale)
+        }
         let z = TensorStorage(uninitializedCount: heads * nq * c)
-        let per = AttentionKernel.scratchCount(queries: heads * nq, keys: n)
-        let scratch = TensorStorage(uninitializedCount: per)
-        AttentionKernel.run(queries: heads * nq, keys: n, qkDim: c, vDim: c, q: u.pointer, ldq: c,
-                            k: image.keysPE, ldk: c, v: image.keys, ldv: c, out: z.pointer, ldo: c,
-                            scale: 1 / Float(d).squareRoot(), scratch: scratch.pointer, scratchCount: per)
+        AttentionKernel.fewQueries(queries, keys: image.keysPE, ldk: c, count: n, values: image.keys, ldv: c, valueWidth: c,
+                                   out: z.pointer, ldo: c)
         fillRows(out, rows: nq, columns: dim, with: vProj.bias)
         vProj.weight.withUnsafeBufferPointer { w in
             for h in 0..<heads {
@@ -141,7 +143,7 @@ public struct DecoderAttention: Sendable {
                                  b: w.baseAddress! + h * d * c, ldb: c, beta: 1, c: out + h * d, ldc: dim)
             }
         }
-        withExtendedLifetime((u, z, scratch, image)) {}
+        withExtendedLifetime((z, image)) {}
     }
 
     /// Image→token attention and the image update `keys = norm(keys + out_proj(attention(q_proj(keys + PE),
@@ -242,14 +244,6 @@ public struct DecoderAttention: Sendable {
                 }
             }
         }
-    }
-
-    /// ``perHeadProducts(_:rows:_:weightIsOutByIn:into:)`` into new storage.
-    private func perHeadProducts(_ x: UnsafePointer<Float>, rows nt: Int, _ layer: Linear, weightIsOutByIn: Bool) -> TensorStorage {
-        let c = weightIsOutByIn ? layer.inFeatures : layer.outFeatures
-        let out = TensorStorage(uninitializedCount: numHeads * nt * c)
-        perHeadProducts(x, rows: nt, layer, weightIsOutByIn: weightIsOutByIn, into: out.pointer)
-        return out
     }
 }
 

@@ -122,6 +122,20 @@ package enum Kernels {
         mk_softmax_lanes_v(code(variant), x, rows, stride, groups, count, lanes)
     }
 
+    /// The column-wise half of a softmax down the columns of a (rows × columns) block of stride `stride`:
+    /// `x[r, j] = exp(x[r, j] − columnMax[j])`, `columnSum[j] += x[r, j]`.
+    package static func expColumns(_ x: UnsafeMutablePointer<Float>, rows: Int, columns: Int, stride: Int,
+                                   columnMax: UnsafePointer<Float>, columnSum: UnsafeMutablePointer<Float>,
+                                   variant: KernelVariant? = nil) {
+        mk_exp_columns_v(code(variant), x, rows, columns, stride, columnMax, columnSum)
+    }
+
+    /// `columnMax[j] = max(columnMax[j], x[r, j])` over the rows of a (rows × columns) block of stride `stride`.
+    package static func maxColumns(_ x: UnsafePointer<Float>, rows: Int, columns: Int, stride: Int,
+                                   columnMax: UnsafeMutablePointer<Float>, variant: KernelVariant? = nil) {
+        mk_max_columns_v(code(variant), x, rows, columns, stride, columnMax)
+    }
+
     // MARK: Depthwise convolution
 
     /// One depthwise plane: k×k kernel, stride, zero padding, plus bias; `out` is oh×ow.

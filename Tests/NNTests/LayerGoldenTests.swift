@@ -79,4 +79,35 @@ final class LayerGoldenTests: XCTestCase {
         let expected = (10 * e[0] + 20 * e[1] + 30 * e[2]) / e.reduce(0, +)
         XCTAssertEqual(Double(out[0]), expected, accuracy: 1e-4)
     }
+
+    /// The keys-as-rows attention for a few queries (the decoder's token→image attention) against a double-precision
+    /// softmax attention: several key blocks with a partial last one, large score spreads (the column maxima keep
+    /// exp finite), strided keys and values, and a value width other than the depth.
+    func testFewQueryAttentionMatchesADoubleReference() {
+        var rng = SystemRandomNumberGenerator()
+        for (r, nk, depth, vw) in [(56, 4096, 32, 24), (3, 50, 8, 5), (7, 1, 16, 16)] {
+            let (ldk, ldv, ldo) = (depth + 2, vw + 3, vw + 1)
+            let q = (0..<(r * depth)).map { _ in Float.random(in: -2...2, using: &rng) }
+            let k = (0..<(nk * ldk)).map { _ in Float.random(in: -2...2, using: &rng) }
+            let v = (0..<(nk * ldv)).map { _ in Float.random(in: -1...1, using: &rng) }
+            let scale: Float = 0.5
+            let operand = FP32GEMMOperand(rowMajor: q, outFeatures: r, inFeatures: depth, scale: scale)
+            var out = [Float](repeating: .nan, count: r * ldo)
+            k.withUnsafeBufferPointer { kb in v.withUnsafeBufferPointer { vb in out.withUnsafeMutableBufferPointer { ob in
+                AttentionKernel.fewQueries(operand, keys: kb.baseAddress!, ldk: ldk, count: nk, values: vb.baseAddress!, ldv: ldv,
+                                           valueWidth: vw, out: ob.baseAddress!, ldo: ldo)
+            } } }
+            for i in 0..<r {
+                let s = (0..<nk).map { t in (0..<depth).reduce(0.0) { $0 + Double(q[i * depth + $1]) * Double(k[t * ldk + $1]) } * Double(scale) }
+                let m = s.max()!
+                let e = s.map { Foundation.exp($0 - m) }
+                let sum = e.reduce(0, +)
+                for c in 0..<vw {
+                    let expected = (0..<nk).reduce(0.0) { $0 + e[$1] * Double(v[$1 * ldv + c]) } / sum
+                    XCTAssertEqual(Double(out[i * ldo + c]), expected, accuracy: 2e-5, "\(r)×\(nk) [\(i), \(c)]")
+                }
+                XCTAssertTrue(out[i * ldo + vw].isNaN, "wrote past the value width")
+            }
+        }
+    }
 }

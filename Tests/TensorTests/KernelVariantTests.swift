@@ -93,6 +93,39 @@ final class KernelVariantTests: XCTestCase {
         }
     }
 
+    /// The column maxima and the column exponentials/sums of a strided block against a scalar computation in
+    /// double precision, column counts below, at and past one vector.
+    func testColumnSoftmaxPartsEveryVariant() {
+        for v in runnableVariants() {
+            for cols in [1, 7, 8, 16, 17, 56] {
+                let rows = 5, ld = cols + 2
+                let xs = random(rows * ld, -20...20)
+                var maxima = [Float](repeating: -5, count: cols)
+                xs.withUnsafeBufferPointer { Kernels.maxColumns($0.baseAddress!, rows: rows, columns: cols, stride: ld, columnMax: &maxima, variant: v) }
+                for j in 0..<cols {
+                    XCTAssertEqual(maxima[j], max(-5, (0..<rows).map { xs[$0 * ld + j] }.max()!), "maxColumns \(v) cols=\(cols)")
+                }
+                var ys = xs
+                var sums = [Float](repeating: 1, count: cols)
+                ys.withUnsafeMutableBufferPointer {
+                    Kernels.expColumns($0.baseAddress!, rows: rows, columns: cols, stride: ld, columnMax: maxima, columnSum: &sums, variant: v)
+                }
+                for j in 0..<cols {
+                    var sum = 1.0
+                    for r in 0..<rows {
+                        let e = Foundation.exp(Double(xs[r * ld + j]) - Double(maxima[j]))
+                        sum += e
+                        XCTAssertEqual(Double(ys[r * ld + j]), e, accuracy: 1e-6 * max(1, e), "expColumns \(v) cols=\(cols)")
+                    }
+                    XCTAssertEqual(Double(sums[j]), sum, accuracy: 1e-5 * sum, "expColumns sum \(v) cols=\(cols)")
+                }
+                for r in 0..<rows {
+                    for j in cols..<ld { XCTAssertEqual(ys[r * ld + j], xs[r * ld + j], "expColumns \(v) wrote past the block") }
+                }
+            }
+        }
+    }
+
     func testLayerNormEveryVariant() {
         for v in runnableVariants() {
             for cols in [3, 8, 16, 17, 40, 256] {

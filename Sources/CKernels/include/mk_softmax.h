@@ -18,6 +18,15 @@ void mk_softmax_rows_v(int variant, float *x, ptrdiff_t rows, ptrdiff_t cols, pt
 void mk_softmax_lanes_v(int variant, float *x, ptrdiff_t rows, ptrdiff_t ld, ptrdiff_t groups, ptrdiff_t count,
                         ptrdiff_t lanes);
 
+/// The column-wise half of a softmax down the columns of a (rows × cols) block, row stride `ld`:
+/// x[r, j] = exp(x[r, j] − colmax[j]) and colsum[j] += x[r, j]. The caller takes the maxima over all rows first
+/// and divides by the sums at the end (the mask decoder's few-query attention, keys as rows).
+void mk_exp_columns_v(int variant, float *x, ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t ld, const float *colmax,
+                      float *colsum);
+
+/// colmax[j] = max(colmax[j], x[r, j]) over the rows of a (rows × cols) block, row stride `ld`.
+void mk_max_columns_v(int variant, const float *x, ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t ld, float *colmax);
+
 #ifdef __cplusplus
 }
 #endif

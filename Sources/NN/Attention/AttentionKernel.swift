@@ -48,4 +48,65 @@ package struct AttentionKernel {
     package static func scratchCount(queries nq: Int, keys nk: Int) -> Int {
         min(nq * nk, max(nk, maxChunkElements))
     }
+
+    /// Rows of keys per block of ``fewQueries(_:keys:ldk:count:values:ldv:valueWidth:out:ldo:)`` (a multiple of
+    /// both own-GEMM tile heights).
+    static let keyBlock = 48
+
+    /// Attention of a few query rows over many keys, computed with the keys as rows (the mask decoder's
+    /// token→image attentions: ~56 query rows against 4,096 image tokens):
+    ///
+    ///     Sᵀ = K·Qᵀ (own GEMM, the queries packed once, the scale folded in)  → (keys × queries)
+    ///     P  = softmax of each column of Sᵀ (maxima first, then exponentials and sums per block of keys)
+    ///     out = (Pᵀ·V) / sums  (one OpenBLAS product)
+    ///
+    /// `queries` holds the (R × qkDim) query rows times the scale; `out` gets R rows of `valueWidth`. The same
+    /// result as ``run(queries:keys:qkDim:vDim:q:ldq:k:ldk:v:ldv:out:ldo:scale:scratch:scratchCount:modifier:)``
+    /// to rounding, without packing the keys for a product.
+    package static func fewQueries(_ queries: FP32GEMMOperand, keys k: UnsafePointer<Float>, ldk: Int, count nk: Int,
+                                   values v: UnsafePointer<Float>, ldv: Int, valueWidth: Int,
+                                   out: UnsafeMutablePointer<Float>, ldo: Int) {
+        let r = queries.outFeatures, block = keyBlock
+        let units = (nk + block - 1) / block
+        if r == 0 || nk == 0 { return }
+        let scores = TensorStorage(uninitializedCount: nk * r)
+        var partial = [Float](repeating: -.infinity, count: units * r)      // per block: column maxima, then sums
+        let sp = SendablePointer(scores.pointer), kp = SendablePointer(UnsafeMutablePointer(mutating: k))
+        partial.withUnsafeMutableBufferPointer { pb in
+            let pp = SendablePointer(pb.baseAddress!)
+            Parallel.forRanges(units, minimumPerThread: 4) { range in
+                for u in range {
+                    let r0 = u * block, m = min(nk, r0 + block) - r0
+                    queries.product(rows: m, x: kp.pointer + r0 * ldk, ldx: ldk, bias: nil, out: sp.pointer + r0 * r, ldo: r)
+                    Kernels.maxColumns(sp.pointer + r0 * r, rows: m, columns: r, stride: r, columnMax: pp.pointer + u * r)
+                }
+            }
+        }
+        var columnMax = [Float](repeating: -.infinity, count: r)
+        for u in 0..<units {
+            for j in 0..<r { columnMax[j] = max(columnMax[j], partial[u * r + j]) }
+        }
+        partial.withUnsafeMutableBufferPointer { pb in
+            pb.update(repeating: 0)
+            let pp = SendablePointer(pb.baseAddress!)
+            columnMax.withUnsafeBufferPointer { cm in
+                let cp = SendablePointer(UnsafeMutablePointer(mutating: cm.baseAddress!))
+                Parallel.forRanges(units, minimumPerThread: 4) { range in
+                    for u in range {
+                        let r0 = u * block, m = min(nk, r0 + block) - r0
+                        Kernels.expColumns(sp.pointer + r0 * r, rows: m, columns: r, stride: r, columnMax: cp.pointer,
+                                           columnSum: pp.pointer + u * r)
+                    }
+                }
+            }
+        }
+        BLAS.sgemm(transposeA: true, m: r, n: valueWidth, k: nk, a: scores.pointer, lda: r, b: v, ldb: ldv, c: out, ldc: ldo)
+        for j in 0..<r {
+            var sum: Float = 0
+            for u in 0..<units { sum += partial[u * r + j] }
+            let inv = 1 / sum
+            for c in 0..<valueWidth { out[j * ldo + c] *= inv }
+        }
+        withExtendedLifetime(scores) {}
+    }
 }
