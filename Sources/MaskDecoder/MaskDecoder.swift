@@ -108,24 +108,25 @@ public struct MaskDecoder: Sendable {
         upscale2 = Self.channelsLastTransposedConv(upscaleConv2)
     }
 
-    /// (Cin, Cout, k, k) weight → the operand of the (Cin, k·k·Cout) matrix `W'[ci, (a·k + b)·Cout + co] =
-    /// W[ci, co, a, b]` (rows of Cin channels in, k·k·Cout out), and the bias repeated per subpixel.
+    /// (Cin, Cout, k, k) weight → the operand of the (k·k·Cout × Cin) matrix `W'[(a·k + b)·Cout + co, ci] =
+    /// W[ci, co, a, b]` (Cin channels in, k·k·Cout outputs ordered (subpixel, channel)), and the bias repeated
+    /// per subpixel.
     static func channelsLastTransposedConv(_ conv: ConvTranspose2d) -> (weight: FP32GEMMOperand, bias: Tensor) {
         let (cin, cout, k) = (conv.weight.shape[0], conv.weight.shape[1], conv.weight.shape[2])
         let src = conv.weight.scalars
-        var w = [Float](repeating: 0, count: cin * k * k * cout)
+        var w = [Float](repeating: 0, count: k * k * cout * cin)
         for ci in 0..<cin {
             for co in 0..<cout {
                 for a in 0..<k {
                     for b in 0..<k {
-                        w[ci * k * k * cout + (a * k + b) * cout + co] = src[((ci * cout + co) * k + a) * k + b]
+                        w[((a * k + b) * cout + co) * cin + ci] = src[((ci * cout + co) * k + a) * k + b]
                     }
                 }
             }
         }
         let bias = conv.bias?.scalars ?? [Float](repeating: 0, count: cout)
         let biasRep = (0..<(k * k)).flatMap { _ in bias }
-        let operand = w.withUnsafeBufferPointer { FP32GEMMOperand(transposing: $0.baseAddress!, inFeatures: cin, outFeatures: k * k * cout) }
+        let operand = w.withUnsafeBufferPointer { FP32GEMMOperand(rowMajor: $0.baseAddress!, outFeatures: k * k * cout, inFeatures: cin) }
         return (operand, Tensor(shape: [k * k * cout], scalars: biasRep))
     }
 
