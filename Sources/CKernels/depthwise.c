@@ -47,6 +47,26 @@ static void nhwc_portable(const float *x, float *out, ptrdiff_t h, ptrdiff_t w, 
         for (ptrdiff_t xx = 0; xx < w; xx++) dw_nhwc_channels(x, out + (y * w + xx) * c, h, w, c, kt, bias, y, xx, 0, c);
 }
 
+// One channels-last output row from three input rows (NULL = padding): channels [c0, c1), scalar.
+static void nhwc_row_channels(const float *const rows[3], float *out, ptrdiff_t w, ptrdiff_t c, ptrdiff_t s,
+                              const float *kt, const float *bias, int act, ptrdiff_t c0, ptrdiff_t c1) {
+    ptrdiff_t ow = (w - 1) / s + 1;
+    for (ptrdiff_t ox = 0; ox < ow; ox++) {
+        for (ptrdiff_t ch = c0; ch < c1; ch++) {
+            float acc = bias[ch];
+            for (int ky = 0; ky < 3; ky++) {
+                if (!rows[ky]) continue;
+                for (int kx = 0; kx < 3; kx++) {
+                    ptrdiff_t ix = ox * s + kx - 1;
+                    if (ix < 0 || ix >= w) continue;
+                    acc += rows[ky][ix * c + ch] * kt[(ky * 3 + kx) * c + ch];
+                }
+            }
+            out[ox * c + ch] = mk_act1(acc, act);
+        }
+    }
+}
+
 #ifdef MK_X86
 // Stride-1 plane: vectorised over output columns in the interior, scalar at the borders.
 MK_AVX2 static void plane_s1_avx2(const float *x, float *out, ptrdiff_t h, ptrdiff_t w, const float *kernel,
@@ -145,6 +165,55 @@ MK_AVX512 static void nhwc_avx512(const float *x, float *out, ptrdiff_t h, ptrdi
         }
     }
 }
+
+// The row form with the block's 9 taps held in registers: channel blocks outermost, pixels inside.
+MK_AVX2 static void nhwc_row_avx2(const float *const rows[3], float *out, ptrdiff_t w, ptrdiff_t c, ptrdiff_t s,
+                                  const float *kt, const float *bias, int act) {
+    ptrdiff_t ow = (w - 1) / s + 1, ch = 0;
+    for (; ch + 8 <= c; ch += 8) {
+        __m256 t[9];
+        for (int i = 0; i < 9; i++) t[i] = _mm256_loadu_ps(kt + i * c + ch);
+        __m256 b = _mm256_loadu_ps(bias + ch);
+        for (ptrdiff_t ox = 0; ox < ow; ox++) {
+            __m256 acc = b;
+            for (int ky = 0; ky < 3; ky++) {
+                const float *r = rows[ky];
+                if (!r) continue;
+                for (int kx = 0; kx < 3; kx++) {
+                    ptrdiff_t ix = ox * s + kx - 1;
+                    if (ix < 0 || ix >= w) continue;
+                    acc = _mm256_fmadd_ps(_mm256_loadu_ps(r + ix * c + ch), t[ky * 3 + kx], acc);
+                }
+            }
+            _mm256_storeu_ps(out + ox * c + ch, mk_act256(acc, act));
+        }
+    }
+    if (ch < c) nhwc_row_channels(rows, out, w, c, s, kt, bias, act, ch, c);
+}
+
+MK_AVX512 static void nhwc_row_avx512(const float *const rows[3], float *out, ptrdiff_t w, ptrdiff_t c, ptrdiff_t s,
+                                      const float *kt, const float *bias, int act) {
+    ptrdiff_t ow = (w - 1) / s + 1;
+    for (ptrdiff_t ch = 0; ch < c; ch += 16) {
+        __mmask16 m = c - ch >= 16 ? (__mmask16)0xFFFF : mk_tail16(c - ch);
+        __m512 t[9];
+        for (int i = 0; i < 9; i++) t[i] = _mm512_maskz_loadu_ps(m, kt + i * c + ch);
+        __m512 b = _mm512_maskz_loadu_ps(m, bias + ch);
+        for (ptrdiff_t ox = 0; ox < ow; ox++) {
+            __m512 acc = b;
+            for (int ky = 0; ky < 3; ky++) {
+                const float *r = rows[ky];
+                if (!r) continue;
+                for (int kx = 0; kx < 3; kx++) {
+                    ptrdiff_t ix = ox * s + kx - 1;
+                    if (ix < 0 || ix >= w) continue;
+                    acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, r + ix * c + ch), t[ky * 3 + kx], acc);
+                }
+            }
+            _mm512_mask_storeu_ps(out + ox * c + ch, m, mk_act512(acc, act));
+        }
+    }
+}
 #endif
 
 void mk_depthwise_plane_v(int variant, const float *x, float *out, ptrdiff_t h, ptrdiff_t w, const float *kernel,
@@ -178,4 +247,22 @@ void mk_depthwise_plane(const float *x, float *out, ptrdiff_t h, ptrdiff_t w, co
 void mk_depthwise3x3_nhwc(const float *x, float *out, ptrdiff_t h, ptrdiff_t w, ptrdiff_t c,
                           const float *kernel, const float *bias, ptrdiff_t row_begin, ptrdiff_t row_end) {
     mk_depthwise3x3_nhwc_v(MK_VARIANT_AUTO, x, out, h, w, c, kernel, bias, row_begin, row_end);
+}
+
+void mk_depthwise3x3_nhwc_row_v(int variant, const float *above, const float *center, const float *below, float *out,
+                                ptrdiff_t w, ptrdiff_t c, ptrdiff_t stride, const float *taps, const float *bias, int act) {
+    const float *rows[3] = {above, center, below};
+    if (w <= 0 || c <= 0 || stride <= 0) return;
+    switch (mk_resolve_variant(variant)) {
+#ifdef MK_X86
+    case MK_VARIANT_AVX512: nhwc_row_avx512(rows, out, w, c, stride, taps, bias, act); return;
+    case MK_VARIANT_AVX2: nhwc_row_avx2(rows, out, w, c, stride, taps, bias, act); return;
+#endif
+    default: nhwc_row_channels(rows, out, w, c, stride, taps, bias, act, 0, c);
+    }
+}
+
+void mk_depthwise3x3_nhwc_row(const float *above, const float *center, const float *below, float *out,
+                              ptrdiff_t w, ptrdiff_t c, ptrdiff_t stride, const float *taps, const float *bias, int act) {
+    mk_depthwise3x3_nhwc_row_v(MK_VARIANT_AUTO, above, center, below, out, w, c, stride, taps, bias, act);
 }

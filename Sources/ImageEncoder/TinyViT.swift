@@ -75,27 +75,39 @@ public struct TinyViT: Sendable {
         precondition(image.rank == 4 && image.shape[1] == configuration.inChannels
                      && image.shape[2] == configuration.imageSize && image.shape[3] == configuration.imageSize,
                      "TinyViT expects (B, \(configuration.inChannels), \(configuration.imageSize), \(configuration.imageSize)), got \(image.shape)")
-        var x = patchEmbed(image)           // (B, C0, S, S)
-        var tokens = layer0(x)              // (B, L, C1) after its PatchMerging
+        // Channels-last from the patch embedding on: (B, S, S, C0), then (B, L, C) tokens after the first
+        // PatchMerging; only the neck is NCHW.
+        var tokens = layer0.channelsLast(patchEmbed.channelsLast(image))
+        if tokens.rank == 4 { tokens = tokens.reshaped([tokens.shape[0], tokens.shape[1] * tokens.shape[2], tokens.shape[3]]) }
         for layer in layers { tokens = layer(tokens) }
         let b = tokens.shape[0], c = tokens.shape[2]
         let side = configuration.resolution(ofStage: configuration.embedDims.count - 1)
-        x = tokens.reshaped([b, side, side, c]).permuted([0, 3, 1, 2])
-        return neck(x)
+        return neck(tokens.reshaped([b, side, side, c]).permuted([0, 3, 1, 2]))
     }
 
-    /// `PatchEmbed`: 1×1 Conv2d_BN → GELU → 1×1 Conv2d_BN (`seq.0`, `seq.2`).
+    /// `PatchEmbed`: 1×1 Conv2d_BN → GELU → 1×1 Conv2d_BN (`seq.0`, `seq.2`), computed channels-last as two
+    /// per-pixel linear maps on the own GEMM (bias and GELU in its tiles).
     public struct PatchEmbed: Sendable {
         public let conv1: Conv2dBN
         public let conv2: Conv2dBN
+        let linear1: Linear
+        let linear2: Linear
 
         public init(_ scope: WeightScope, inChannels: Int, embedDim: Int) throws {
             conv1 = try Conv2dBN(scope["seq"][0], inChannels: inChannels, outChannels: embedDim / 2)
             conv2 = try Conv2dBN(scope["seq"][2], inChannels: embedDim / 2, outChannels: embedDim)
+            linear1 = Linear(pointwise: conv1.conv)
+            linear2 = Linear(pointwise: conv2.conv)
         }
 
+        /// (B, Cin, S, S) → (B, C0, S, S), the reference's layout.
         public func callAsFunction(_ x: Tensor) -> Tensor {
-            conv2(conv1(x, activation: .gelu))
+            channelsLast(x).permuted([0, 3, 1, 2])
+        }
+
+        /// (B, Cin, S, S) image → (B, S, S, C0) channels-last map.
+        public func channelsLast(_ x: Tensor) -> Tensor {
+            linear2(linear1(x.permuted([0, 2, 3, 1]), activation: .gelu))
         }
     }
 }
@@ -105,19 +117,25 @@ public struct MBConv: Sendable {
     public let conv1: Conv2dBN
     public let conv2: Conv2dBN
     public let conv3: Conv2dBN
+    /// The three convolutions computed row by row, channels-last (``DepthwiseBottleneck``).
+    let bottleneck: DepthwiseBottleneck
 
     public init(_ scope: WeightScope, dim: Int, expandRatio: Double) throws {
         let hidden = Int(Double(dim) * expandRatio)
         conv1 = try Conv2dBN(scope["conv1"], inChannels: dim, outChannels: hidden)
         conv2 = try Conv2dBN(scope["conv2"], inChannels: hidden, outChannels: hidden, kernelSize: 3, padding: 1, groups: hidden)
         conv3 = try Conv2dBN(scope["conv3"], inChannels: hidden, outChannels: dim)
+        bottleneck = DepthwiseBottleneck(expand: conv1.conv, depthwise: conv2.conv, project: conv3.conv, activation: .gelu)
     }
 
-    /// (B, C, H, W) → (B, C, H, W).
+    /// (B, C, H, W) → (B, C, H, W), the reference's layout.
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        var hidden = conv1(x, activation: .gelu)
-        conv2(inPlace: &hidden, activation: .gelu)   // the depthwise conv reuses conv1's output memory
-        return conv3(hidden, adding: x, activation: .gelu)   // residual and GELU on each cached GEMM tile
+        channelsLast(x.permuted([0, 2, 3, 1])).permuted([0, 3, 1, 2])
+    }
+
+    /// (B, H, W, C) → (B, H, W, C): `GELU(conv3(GELU(conv2(GELU(conv1(x))))) + x)`.
+    public func channelsLast(_ x: Tensor) -> Tensor {
+        bottleneck(x, addingInput: true, outputActivation: .gelu)
     }
 }
 
@@ -141,6 +159,8 @@ public struct PatchMerging: Sendable {
     public let conv1: Conv2dBN
     public let conv2: Conv2dBN
     public let conv3: Conv2dBN
+    /// The three convolutions computed row by row, channels-last (``DepthwiseBottleneck``).
+    let bottleneck: DepthwiseBottleneck
 
     public init(_ scope: WeightScope, spec: Spec) throws {
         self.spec = spec
@@ -148,20 +168,21 @@ public struct PatchMerging: Sendable {
         conv2 = try Conv2dBN(scope["conv2"], inChannels: spec.outDim, outChannels: spec.outDim, kernelSize: 3,
                              stride: spec.stride, padding: 1, groups: spec.outDim)
         conv3 = try Conv2dBN(scope["conv3"], inChannels: spec.outDim, outChannels: spec.outDim)
+        bottleneck = DepthwiseBottleneck(expand: conv1.conv, depthwise: conv2.conv, project: conv3.conv, activation: .gelu)
     }
 
     /// (B, C, H, W) or (B, H·W, C) tokens → (B, H'·W', outDim) tokens.
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        var image = x
         if x.rank == 3 {
-            let (b, c) = (x.shape[0], x.shape[2])
-            image = x.reshaped([b, spec.resolution, spec.width, c]).permuted([0, 3, 1, 2])
+            return channelsLast(x.reshaped([x.shape[0], spec.resolution, spec.width, x.shape[2]]))
         }
-        var hidden = conv1(image, activation: .gelu)
-        conv2(inPlace: &hidden, activation: .gelu)   // in conv1's memory when stride 1 (into 320 channels)
-        let h = conv3(hidden)
-        let (b, c, hh, ww) = (h.shape[0], h.shape[1], h.shape[2], h.shape[3])
-        return h.reshaped([b, c, hh * ww]).permuted([0, 2, 1])
+        return channelsLast(x.permuted([0, 2, 3, 1]))
+    }
+
+    /// (B, H, W, C) channels-last map → (B, H'·W', outDim) tokens.
+    public func channelsLast(_ x: Tensor) -> Tensor {
+        let y = bottleneck(x)
+        return y.reshaped([y.shape[0], y.shape[1] * y.shape[2], y.shape[3]])
     }
 }
 
@@ -177,9 +198,15 @@ public struct ConvLayer: Sendable {
 
     /// (B, C, H, W) → (B, C, H, W), or tokens (B, L', C') after downsampling.
     public func callAsFunction(_ x: Tensor) -> Tensor {
+        let y = channelsLast(x.permuted([0, 2, 3, 1]))
+        return downsample == nil ? y.permuted([0, 3, 1, 2]) : y
+    }
+
+    /// (B, H, W, C) channels-last → (B, H, W, C), or tokens (B, L', C') after downsampling.
+    public func channelsLast(_ x: Tensor) -> Tensor {
         var h = x
-        for block in blocks { h = block(h) }
-        return downsample.map { $0(h) } ?? h
+        for block in blocks { h = block.channelsLast(h) }
+        return downsample.map { $0.channelsLast(h) } ?? h
     }
 }
 

@@ -154,6 +154,18 @@ package enum Kernels {
         mk_depthwise3x3_nhwc_v(code(variant), x, out, height, width, channels, taps, bias, rows.lowerBound, rows.upperBound)
     }
 
+    /// One output row of a channels-last 3×3 depthwise convolution (zero padding 1, horizontal `stride`) from its
+    /// three input rows of `width` pixels × `channels` (nil = a padding row): `out` gets (width − 1)/stride + 1
+    /// pixels, `act(bias + Σ taps·x)` with `taps` as (9, channels), summed in (ky, kx) order.
+    package static func depthwise3x3ChannelsLastRow(above: UnsafePointer<Float>?, center: UnsafePointer<Float>?,
+                                                    below: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>,
+                                                    width: Int, channels: Int, stride: Int,
+                                                    taps: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+                                                    activation: FusedActivation, variant: KernelVariant? = nil) {
+        mk_depthwise3x3_nhwc_row_v(code(variant), above, center, below, out, width, channels, stride, taps, bias,
+                                   activation.rawValue)
+    }
+
     // MARK: Attention
 
     /// Multi-head attention of `rows` query rows over `keys` keys (few keys), all heads of a row at once:

@@ -235,6 +235,40 @@ final class KernelVariantTests: XCTestCase {
         }
     }
 
+    /// The row form (three row pointers, nil = padding; stride 1 and 2; GELU fused) against a double reference,
+    /// with nothing written past the output row.
+    func testDepthwiseChannelsLastRowEveryVariant() {
+        for v in runnableVariants() {
+            for (h, w, c, s, act) in [(4, 5, 3, 1, FusedActivation.none), (3, 7, 16, 2, .gelu), (5, 4, 37, 1, .gelu),
+                                      (6, 9, 21, 2, .relu), (1, 1, 8, 1, .none), (2, 2, 33, 2, .gelu)] {
+                let x = random(h * w * c, -1...1), taps = random(9 * c, -1...1), bias = random(c, -1...1)
+                let oh = (h - 1) / s + 1, ow = (w - 1) / s + 1
+                var out = [Float](repeating: .nan, count: ow * c + 5)
+                for oy in 0..<oh {
+                    for i in out.indices { out[i] = .nan }
+                    x.withUnsafeBufferPointer { xp in taps.withUnsafeBufferPointer { tp in bias.withUnsafeBufferPointer { bp in
+                        out.withUnsafeMutableBufferPointer { op in
+                            func row(_ iy: Int) -> UnsafePointer<Float>? { iy >= 0 && iy < h ? xp.baseAddress! + iy * w * c : nil }
+                            Kernels.depthwise3x3ChannelsLastRow(above: row(oy * s - 1), center: row(oy * s), below: row(oy * s + 1),
+                                                                out: op.baseAddress!, width: w, channels: c, stride: s,
+                                                                taps: tp.baseAddress!, bias: bp.baseAddress!, activation: act, variant: v)
+                        }
+                    } } }
+                    for ox in 0..<ow { for ch in 0..<c {
+                        var acc = Double(bias[ch])
+                        for ky in 0..<3 { for kx in 0..<3 {
+                            let iy = oy * s + ky - 1, ix = ox * s + kx - 1
+                            if iy >= 0, iy < h, ix >= 0, ix < w { acc += Double(x[(iy * w + ix) * c + ch]) * Double(taps[(ky * 3 + kx) * c + ch]) }
+                        } }
+                        let expected = act == .gelu ? gelu(acc) : act == .relu ? max(acc, 0) : acc
+                        XCTAssertEqual(Double(out[ox * c + ch]), expected, accuracy: 1e-5, "NHWC depthwise row \(v) c=\(c) s=\(s) \(act)")
+                    } }
+                    XCTAssertTrue(out[(ow * c)...].allSatisfy { $0.isNaN }, "NHWC depthwise row \(v) wrote past its row")
+                }
+            }
+        }
+    }
+
     func testAttentionFewKeysEveryVariant() {
         for v in runnableVariants() {
             for (rows, keys, heads, d) in [(5, 7, 8, 16), (3, 1, 2, 5), (4, 6, 3, 19), (2, 9, 1, 32)] {

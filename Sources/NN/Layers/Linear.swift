@@ -88,6 +88,18 @@ public struct Linear: Sendable {
         storage = Self.storage(weight, precision: precision)
     }
 
+    /// A 1×1, stride-1, unpadded, ungrouped convolution (out, in, 1, 1) as a per-pixel linear map on channels-last
+    /// data, in fp32, packed for the own GEMM where it is preferred.
+    public init(pointwise conv: Conv2d) {
+        let w = conv.weight
+        precondition(w.rank == 4 && w.shape[2] == 1 && w.shape[3] == 1 && conv.groups == 1 && conv.stride == (1, 1)
+                     && conv.padding == (0, 0), "Linear(pointwise:) needs a plain 1×1 convolution, got \(w.shape)")
+        bias = conv.bias
+        inFeatures = w.shape[1]
+        outFeatures = w.shape[0]
+        storage = Self.storage(w.reshaped([w.shape[0], w.shape[1]]), precision: .fp32, packed: true)
+    }
+
     /// A layer on already reduced weights (e.g. read from a converted weight file).
     package init(storage: Storage, bias: Tensor?) {
         self.storage = storage
