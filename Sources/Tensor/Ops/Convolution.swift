@@ -3,8 +3,8 @@ extension Tensor {
     /// `act(F.conv2d(self, weight, bias, stride, padding, groups=groups) + residual)`.
     ///
     /// - `self`: (N, Cin, H, W); `weight`: (Cout, Cin/groups, kH, kW); `bias`: (Cout) or nil.
-    /// - `residual`: nil, or a tensor of the output's shape added before the activation (TinyViT's MBConv:
-    ///   `GELU(conv3(h) + x)`); for 1×1 convolutions the add runs on each GEMM tile while it is in cache, in
+    /// - `residual`: nil, or a tensor of the output's shape added before the activation (an NCHW
+    ///   inverted bottleneck's `GELU(conv3(h) + x)`; TinyViT's runs channels-last, `DepthwiseBottleneck`); for 1×1 convolutions the add runs on each GEMM tile while it is in cache, in
     ///   the reference's order (conv + bias, then + residual, then the activation), so the result is the same.
     /// - 1×1 stride-1 unpadded convolutions are a single GEMM; depthwise convolutions
     ///   (groups = Cin = Cout) use a direct loop; everything else is im2col + GEMM per group.
@@ -127,7 +127,7 @@ extension Tensor {
     /// keeps the size (`2p + 1 = k`), written over `self`'s own memory: each output plane is computed into a
     /// plane-sized scratch buffer per worker and copied back over its input plane, which only it reads. Same
     /// arithmetic as ``conv2d(weight:bias:stride:padding:groups:activation:)``; saves the second full-size
-    /// tensor (TinyViT's MBConv: 64 MB at 256 channels × 256²). When the storage is shared it is copied first
+    /// tensor (64 MB for an NCHW map of 256 channels × 256²). When the storage is shared it is copied first
     /// (copy on write), so other holders never see the change.
     public mutating func applyDepthwiseConv2d(weight: Tensor, bias: Tensor?, padding: Int,
                                               activation: FusedActivation = .none) {
