@@ -56,8 +56,7 @@ public struct DepthwiseBottleneck: Sendable {
         expandBias = expand.bias?.scalars ?? [Float](repeating: 0, count: hidden)
         projectBias = project.bias?.scalars ?? [Float](repeating: 0, count: cout)
         depthwiseBias = depthwise.bias?.scalars ?? [Float](repeating: 0, count: hidden)
-        let w = depthwise.weight.scalars
-        taps = (0..<(9 * hidden)).map { i in w[(i % hidden) * 9 + i / hidden] }
+        taps = Tensor.depthwiseTaps(depthwise.weight).scalars
     }
 
     /// Output side for an input side (padding 1, kernel 3).
