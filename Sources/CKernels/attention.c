@@ -155,3 +155,273 @@ void mk_attention_few_keys(const float *q, ptrdiff_t ldq, const float *k, ptrdif
                            ptrdiff_t rows, ptrdiff_t nk, ptrdiff_t heads, ptrdiff_t d, float scale) {
     mk_attention_few_keys_v(MK_VARIANT_AUTO, q, ldq, k, ldk, v, ldv, out, ldo, rows, nk, heads, d, scale);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Attention within one window (TinyViT's 7×7 and 14×14 windows): all n keys of the window are in L1/L2, so the
+// scores, the bias, the softmax and the product with V are done row block by row block in scratch, with no
+// score matrix in memory and no GEMM calls. Token rows are addressed through `index` (see mk_attention.h).
+
+// Gathers Kᵀ (dqk × npad, zero columns past n) into kt.
+static void window_gather_kt(const int32_t *index, ptrdiff_t n, ptrdiff_t npad, ptrdiff_t dqk,
+                             const float *k, ptrdiff_t ld, const float *padk, float *kt) {
+    for (ptrdiff_t j = 0; j < n; j++) {
+        const float *kj = index[j] >= 0 ? k + (ptrdiff_t)index[j] * ld : padk;
+        for (ptrdiff_t t = 0; t < dqk; t++) kt[t * npad + j] = kj[t];
+    }
+    for (ptrdiff_t t = 0; t < dqk; t++)
+        for (ptrdiff_t j = n; j < npad; j++) kt[t * npad + j] = 0;
+}
+
+// The next block of up to 4 query positions with a token row, from position *p on; returns how many. Missing
+// rows of the block repeat the first one (computed, never stored: their out pointer is NULL).
+static int window_next_queries(const int32_t *index, ptrdiff_t n, ptrdiff_t *p, const float *q, ptrdiff_t ld,
+                               const float *bias, float *out, ptrdiff_t ldo,
+                               const float *qr[4], const float *br[4], float *orow[4]) {
+    int r = 0;
+    while (*p < n && r < 4) {
+        ptrdiff_t i = (*p)++;
+        if (index[i] < 0) continue;
+        qr[r] = q + (ptrdiff_t)index[i] * ld;
+        br[r] = bias ? bias + i * n : NULL;
+        orow[r] = out + (ptrdiff_t)index[i] * ldo;
+        r++;
+    }
+    for (int s = r; s < 4 && r > 0; s++) { qr[s] = qr[0]; br[s] = br[0]; orow[s] = NULL; }
+    return r;
+}
+
+static void window_portable(ptrdiff_t n, ptrdiff_t dqk, ptrdiff_t dv, const int32_t *index,
+                            const float *q, const float *k, const float *v, ptrdiff_t ld,
+                            const float *padk, const float *padv, const float *bias, float scale,
+                            float *out, ptrdiff_t ldo, float *scratch) {
+    const ptrdiff_t npad = (n + 15) / 16 * 16;
+    float *kt = scratch, *s = scratch + dqk * npad;
+    window_gather_kt(index, n, npad, dqk, k, ld, padk, kt);
+    const float *qr[4], *br[4];
+    float *orow[4];
+    ptrdiff_t p = 0;
+    while (window_next_queries(index, n, &p, q, ld, bias, out, ldo, qr, br, orow) > 0) {
+        for (int r = 0; r < 4; r++) {
+            if (!orow[r]) continue;
+            float *sr = s + r * npad, m = -INFINITY;
+            for (ptrdiff_t j = 0; j < n; j++) {
+                float acc = 0;
+                for (ptrdiff_t t = 0; t < dqk; t++) acc += qr[r][t] * kt[t * npad + j];
+                sr[j] = acc * scale + (br[r] ? br[r][j] : 0.0f);
+                m = sr[j] > m ? sr[j] : m;
+            }
+            float sum = 0;
+            for (ptrdiff_t j = 0; j < n; j++) { sr[j] = expf(sr[j] - m); sum += sr[j]; }
+            float inv = 1.0f / sum;
+            for (ptrdiff_t t = 0; t < dv; t++) {
+                float acc = 0;
+                for (ptrdiff_t j = 0; j < n; j++) {
+                    const float *vj = index[j] >= 0 ? v + (ptrdiff_t)index[j] * ld : padv;
+                    acc += sr[j] * vj[t];
+                }
+                orow[r][t] = acc * inv;
+            }
+        }
+    }
+}
+
+#ifdef MK_X86
+// Scores of 4 query rows against C vectors of 8 keys from column `col`, scaled, plus the bias rows.
+MK_INLINE MK_AVX2 void window_scores_avx2(const float *const qr[4], const float *const br[4], const float *kt,
+                                  ptrdiff_t npad, ptrdiff_t dqk, ptrdiff_t n, ptrdiff_t col, int C, float scale,
+                                  float *s) {
+    __m256 acc[4][2];
+    for (int r = 0; r < 4; r++) for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_ps();
+    for (ptrdiff_t t = 0; t < dqk; t++) {
+        __m256 kv[2];
+        for (int c = 0; c < C; c++) kv[c] = _mm256_loadu_ps(kt + t * npad + col + 8 * c);
+        for (int r = 0; r < 4; r++) {
+            __m256 qb = _mm256_broadcast_ss(qr[r] + t);
+            for (int c = 0; c < C; c++) acc[r][c] = _mm256_fmadd_ps(qb, kv[c], acc[r][c]);
+        }
+    }
+    const __m256 vs = _mm256_set1_ps(scale);
+    for (int r = 0; r < 4; r++)
+        for (int c = 0; c < C; c++) {
+            ptrdiff_t j = col + 8 * c;
+            __m256 b = br[r] ? _mm256_maskload_ps(br[r] + j, mk_mask256(n - j)) : _mm256_setzero_ps();
+            _mm256_storeu_ps(s + r * npad + j, _mm256_fmadd_ps(acc[r][c], vs, b));
+        }
+}
+
+// out rows += P·V for C vectors of 8 value columns from `col` (tail lanes masked), normalised by inv.
+MK_INLINE MK_AVX2 void window_values_avx2(const int32_t *index, ptrdiff_t n, const float *v, ptrdiff_t ld, const float *padv,
+                                  const float *s, ptrdiff_t npad, ptrdiff_t dv, ptrdiff_t col, int C,
+                                  const float inv[4], float *const orow[4]) {
+    __m256 acc[4][2];
+    __m256i mask[2];
+    for (int c = 0; c < C; c++) mask[c] = mk_mask256(dv - col - 8 * c);
+    for (int r = 0; r < 4; r++) for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_ps();
+    for (ptrdiff_t j = 0; j < n; j++) {
+        const float *vj = (index[j] >= 0 ? v + (ptrdiff_t)index[j] * ld : padv) + col;
+        __m256 vv[2];
+        for (int c = 0; c < C; c++) vv[c] = _mm256_maskload_ps(vj + 8 * c, mask[c]);
+        for (int r = 0; r < 4; r++) {
+            __m256 pb = _mm256_broadcast_ss(s + r * npad + j);
+            for (int c = 0; c < C; c++) acc[r][c] = _mm256_fmadd_ps(pb, vv[c], acc[r][c]);
+        }
+    }
+    for (int r = 0; r < 4; r++) {
+        if (!orow[r]) continue;
+        __m256 vi = _mm256_set1_ps(inv[r]);
+        for (int c = 0; c < C; c++) _mm256_maskstore_ps(orow[r] + col + 8 * c, mask[c], _mm256_mul_ps(acc[r][c], vi));
+    }
+}
+
+MK_AVX2 static void window_avx2(ptrdiff_t n, ptrdiff_t dqk, ptrdiff_t dv, const int32_t *index,
+                                const float *q, const float *k, const float *v, ptrdiff_t ld,
+                                const float *padk, const float *padv, const float *bias, float scale,
+                                float *out, ptrdiff_t ldo, float *scratch) {
+    const ptrdiff_t npad = (n + 15) / 16 * 16;
+    float *kt = scratch, *s = scratch + dqk * npad;
+    window_gather_kt(index, n, npad, dqk, k, ld, padk, kt);
+    const float *qr[4], *br[4];
+    float *orow[4];
+    ptrdiff_t p = 0;
+    while (window_next_queries(index, n, &p, q, ld, bias, out, ldo, qr, br, orow) > 0) {
+        for (ptrdiff_t col = 0; col < npad; col += 16) window_scores_avx2(qr, br, kt, npad, dqk, n, col, 2, scale, s);
+        float inv[4];
+        for (int r = 0; r < 4; r++) {
+            float *sr = s + r * npad;
+            __m256 vm = _mm256_set1_ps(-INFINITY);
+            ptrdiff_t j = 0;
+            for (; j + 8 <= n; j += 8) vm = _mm256_max_ps(vm, _mm256_loadu_ps(sr + j));
+            float m = mk_hmax256(vm);
+            for (; j < n; j++) m = sr[j] > m ? sr[j] : m;
+            __m256 vsum = _mm256_setzero_ps();
+            const __m256 vmax = _mm256_set1_ps(m);
+            for (j = 0; j < n; j += 8) {
+                __m256i mk = mk_mask256(n - j);
+                __m256 e = _mm256_and_ps(mk_exp256(_mm256_sub_ps(_mm256_loadu_ps(sr + j), vmax)), _mm256_castsi256_ps(mk));
+                _mm256_storeu_ps(sr + j, e);
+                vsum = _mm256_add_ps(vsum, e);
+            }
+            inv[r] = 1.0f / mk_hsum256(vsum);
+        }
+        ptrdiff_t col = 0;
+        for (; col + 16 <= dv; col += 16) window_values_avx2(index, n, v, ld, padv, s, npad, dv, col, 2, inv, orow);
+        if (col < dv) window_values_avx2(index, n, v, ld, padv, s, npad, dv, col, dv - col > 8 ? 2 : 1, inv, orow);
+    }
+}
+
+MK_INLINE MK_AVX512 void window_scores_avx512(const float *const qr[4], const float *const br[4], const float *kt,
+                                    ptrdiff_t npad, ptrdiff_t dqk, ptrdiff_t n, ptrdiff_t col, int C, float scale,
+                                    float *s) {
+    __m512 acc[4][4];
+    for (int r = 0; r < 4; r++) for (int c = 0; c < C; c++) acc[r][c] = _mm512_setzero_ps();
+    for (ptrdiff_t t = 0; t < dqk; t++) {
+        __m512 kv[4];
+        for (int c = 0; c < C; c++) kv[c] = _mm512_loadu_ps(kt + t * npad + col + 16 * c);
+        for (int r = 0; r < 4; r++) {
+            __m512 qb = _mm512_set1_ps(qr[r][t]);
+            for (int c = 0; c < C; c++) acc[r][c] = _mm512_fmadd_ps(qb, kv[c], acc[r][c]);
+        }
+    }
+    const __m512 vs = _mm512_set1_ps(scale);
+    for (int r = 0; r < 4; r++)
+        for (int c = 0; c < C; c++) {
+            ptrdiff_t j = col + 16 * c;
+            __mmask16 m = n - j >= 16 ? (__mmask16)0xFFFF : n - j > 0 ? mk_tail16(n - j) : 0;
+            __m512 b = br[r] ? _mm512_maskz_loadu_ps(m, br[r] + j) : _mm512_setzero_ps();
+            _mm512_storeu_ps(s + r * npad + j, _mm512_fmadd_ps(acc[r][c], vs, b));
+        }
+}
+
+MK_INLINE MK_AVX512 void window_values_avx512(const int32_t *index, ptrdiff_t n, const float *v, ptrdiff_t ld, const float *padv,
+                                    const float *s, ptrdiff_t npad, ptrdiff_t dv, ptrdiff_t col, int C,
+                                    const float inv[4], float *const orow[4]) {
+    __m512 acc[4][4];
+    __mmask16 mask[4];
+    for (int c = 0; c < C; c++) {
+        ptrdiff_t left = dv - col - 16 * c;
+        mask[c] = left >= 16 ? (__mmask16)0xFFFF : mk_tail16(left);
+    }
+    for (int r = 0; r < 4; r++) for (int c = 0; c < C; c++) acc[r][c] = _mm512_setzero_ps();
+    for (ptrdiff_t j = 0; j < n; j++) {
+        const float *vj = (index[j] >= 0 ? v + (ptrdiff_t)index[j] * ld : padv) + col;
+        __m512 vv[4];
+        for (int c = 0; c < C; c++) vv[c] = _mm512_maskz_loadu_ps(mask[c], vj + 16 * c);
+        for (int r = 0; r < 4; r++) {
+            __m512 pb = _mm512_set1_ps(s[r * npad + j]);
+            for (int c = 0; c < C; c++) acc[r][c] = _mm512_fmadd_ps(pb, vv[c], acc[r][c]);
+        }
+    }
+    for (int r = 0; r < 4; r++) {
+        if (!orow[r]) continue;
+        __m512 vi = _mm512_set1_ps(inv[r]);
+        for (int c = 0; c < C; c++) _mm512_mask_storeu_ps(orow[r] + col + 16 * c, mask[c], _mm512_mul_ps(acc[r][c], vi));
+    }
+}
+
+MK_AVX512 static void window_avx512(ptrdiff_t n, ptrdiff_t dqk, ptrdiff_t dv, const int32_t *index,
+                                    const float *q, const float *k, const float *v, ptrdiff_t ld,
+                                    const float *padk, const float *padv, const float *bias, float scale,
+                                    float *out, ptrdiff_t ldo, float *scratch) {
+    const ptrdiff_t npad = (n + 15) / 16 * 16;
+    float *kt = scratch, *s = scratch + dqk * npad;
+    window_gather_kt(index, n, npad, dqk, k, ld, padk, kt);
+    const float *qr[4], *br[4];
+    float *orow[4];
+    ptrdiff_t p = 0;
+    while (window_next_queries(index, n, &p, q, ld, bias, out, ldo, qr, br, orow) > 0) {
+        ptrdiff_t col = 0;
+        for (; col + 64 <= npad; col += 64) window_scores_avx512(qr, br, kt, npad, dqk, n, col, 4, scale, s);
+        switch ((npad - col) / 16) {
+        case 3: window_scores_avx512(qr, br, kt, npad, dqk, n, col, 3, scale, s); break;
+        case 2: window_scores_avx512(qr, br, kt, npad, dqk, n, col, 2, scale, s); break;
+        case 1: window_scores_avx512(qr, br, kt, npad, dqk, n, col, 1, scale, s); break;
+        default: break;
+        }
+        float inv[4];
+        for (int r = 0; r < 4; r++) {
+            float *sr = s + r * npad;
+            __m512 vm = _mm512_set1_ps(-INFINITY);
+            for (ptrdiff_t j = 0; j < n; j += 16) {
+                __mmask16 mk = n - j >= 16 ? (__mmask16)0xFFFF : mk_tail16(n - j);
+                vm = _mm512_mask_max_ps(vm, mk, vm, _mm512_loadu_ps(sr + j));
+            }
+            const __m512 vmax = _mm512_set1_ps(_mm512_reduce_max_ps(vm));
+            __m512 vsum = _mm512_setzero_ps();
+            for (ptrdiff_t j = 0; j < n; j += 16) {
+                __mmask16 mk = n - j >= 16 ? (__mmask16)0xFFFF : mk_tail16(n - j);
+                __m512 e = _mm512_maskz_mov_ps(mk, mk_exp512(_mm512_sub_ps(_mm512_loadu_ps(sr + j), vmax)));
+                _mm512_storeu_ps(sr + j, e);
+                vsum = _mm512_add_ps(vsum, e);
+            }
+            inv[r] = 1.0f / _mm512_reduce_add_ps(vsum);
+        }
+        col = 0;
+        for (; col + 64 <= dv; col += 64) window_values_avx512(index, n, v, ld, padv, s, npad, dv, col, 4, inv, orow);
+        switch ((dv - col + 15) / 16) {
+        case 3: window_values_avx512(index, n, v, ld, padv, s, npad, dv, col, 3, inv, orow); break;
+        case 2: window_values_avx512(index, n, v, ld, padv, s, npad, dv, col, 2, inv, orow); break;
+        case 1: window_values_avx512(index, n, v, ld, padv, s, npad, dv, col, 1, inv, orow); break;
+        default: break;
+        }
+    }
+}
+#endif
+
+size_t mk_attention_window_scratch(ptrdiff_t n, ptrdiff_t dqk) {
+    if (n <= 0 || dqk < 0) return 0;
+    return (size_t)((dqk + 4) * ((n + 15) / 16 * 16));
+}
+
+void mk_attention_window_v(int variant, ptrdiff_t n, ptrdiff_t dqk, ptrdiff_t dv, const int32_t *index,
+                           const float *q, const float *k, const float *v, ptrdiff_t ld,
+                           const float *padk, const float *padv, const float *bias, float scale,
+                           float *out, ptrdiff_t ldo, float *scratch) {
+    if (n <= 0 || dv <= 0) return;
+    switch (mk_resolve_variant(variant)) {
+#ifdef MK_X86
+    case MK_VARIANT_AVX512: window_avx512(n, dqk, dv, index, q, k, v, ld, padk, padv, bias, scale, out, ldo, scratch); return;
+    case MK_VARIANT_AVX2: window_avx2(n, dqk, dv, index, q, k, v, ld, padk, padv, bias, scale, out, ldo, scratch); return;
+#endif
+    default: window_portable(n, dqk, dv, index, q, k, v, ld, padk, padv, bias, scale, out, ldo, scratch);
+    }
+}

@@ -266,18 +266,10 @@ public struct TinyViTBlock: Sendable {
         let (b, l, c) = (x.shape[0], x.shape[1], x.shape[2])
         let (h, w) = (resolution, width)
         precondition(l == h * w, "TinyViTBlock built for \(h)×\(w) tokens, got \(l)")
-        var y: Tensor
-        if h == windowSize && w == windowSize {
-            y = attn(x)
-        } else {
-            let (windows, padded) = windowPartition(x.reshaped([b, h, w, c]), windowSize: windowSize)
-            let n = windows.shape[0]
-            let out = attn(windows.reshaped([n, windowSize * windowSize, c]))
-            y = windowUnpartition(out.reshaped([n, windowSize, windowSize, c]), windowSize: windowSize,
-                                  paddedSize: padded, size: (h, w)).reshaped([b, l, c])
-        }
-        y.add(x)
-        var tokens: Tensor
+        // The windows are read in place from the token grid (no partition copies); padding tokens are the
+        // attention's constant padding row.
+        let y = attn.windowed(x, batch: b, height: h, width: w, adding: x)
+        let tokens: Tensor
         if localConvTaps.count == 9 * c, let bias = localConv.conv.bias {
             // The tokens are already channels-last: no permutes around the depthwise conv.
             tokens = y.reshaped([b, h, w, c]).depthwiseConv3x3ChannelsLast(kernelTaps: localConvTaps, bias: bias)
@@ -286,13 +278,14 @@ public struct TinyViTBlock: Sendable {
             let image = y.reshaped([b, h, w, c]).permuted([0, 3, 1, 2])
             tokens = localConv(image).reshaped([b, c, l]).permuted([0, 2, 1])
         }
-        tokens.add(fc2(fc1(mlpNorm(tokens), activation: .gelu)))
-        return tokens
+        return fc2(fc1(mlpNorm(tokens), activation: .gelu), adding: tokens)
     }
 }
 
 /// TinyViT attention: LayerNorm, per-head interleaved `[q|k|v]` projection, learned attention
-/// biases indexed by `|Δy|·ws + |Δx|`, output projection.
+/// biases indexed by `|Δy|·ws + |Δx|`, output projection. The attention of each window and head is one call of
+/// the window kernel (``Kernels/windowAttention(tokens:qkDim:vDim:index:q:k:v:ld:paddingKey:paddingValue:bias:scale:out:ldo:scratch:variant:)``):
+/// scores, bias, softmax and the product with the values in cache, no score matrix in memory.
 public struct TinyViTAttention: Sendable {
     public let norm: LayerNorm
     public let qkv: Linear
@@ -300,8 +293,13 @@ public struct TinyViTAttention: Sendable {
     public let numHeads: Int
     public let keyDim: Int
     public let valueDim: Int
+    /// Side of the square windows.
+    public let windowSize: Int
     /// (heads, N, N) bias added to the scores, gathered from `attention_biases` at load time.
     let bias: Tensor
+    /// `qkv(norm(0))`: the projected padding token. The reference pads the token grid to whole windows with zero
+    /// tokens before this attention's LayerNorm, so every padded position is a key and value with this row.
+    let paddingRow: Tensor
 
     public init(_ scope: WeightScope, dim: Int, keyDim: Int, numHeads: Int, attnRatio: Int = 1, windowSize: Int) throws {
         self.numHeads = numHeads
@@ -311,6 +309,7 @@ public struct TinyViTAttention: Sendable {
         norm = try LayerNorm(scope["norm"], dim: dim, eps: 1e-5)
         qkv = try Linear(scope["qkv"], inFeatures: dim, outFeatures: hidden)
         proj = try Linear(scope["proj"], inFeatures: numHeads * valueDim, outFeatures: dim)
+        self.windowSize = windowSize
         let ws = windowSize, n = ws * ws
         let table = try scope.tensor("attention_biases", shape: [numHeads, n])
         scope.skip("attention_bias_idxs")
@@ -328,50 +327,75 @@ public struct TinyViTAttention: Sendable {
             }
         }
         bias = gathered
+        paddingRow = qkv(norm(Tensor(zeros: [1, dim])))
     }
 
-    /// (B, N, C) with N = ws² → (B, N, C).
+    /// (B, N, C) with N = ws² → (B, N, C): each batch entry is one window.
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        let (b, n) = (x.shape[0], x.shape[1])
-        let packed = qkv(norm(x))
+        let n = windowSize * windowSize
+        precondition(x.rank == 3 && x.shape[1] == n, "TinyViTAttention expects (B, \(n), C), got \(x.shape)")
+        return windowed(x, batch: x.shape[0], height: windowSize, width: windowSize)
+    }
+
+    /// The reference's windowed attention over a (B, H·W, C) token grid → (B, H·W, C): the grid split into
+    /// ws × ws windows (zero-padded at the bottom and right to whole windows), attention within each window, the
+    /// padding dropped, plus `residual` (the block's skip connection, in the output projection's tiles) when
+    /// given. Only real tokens are normalised and projected; the windows are addressed through a token index,
+    /// never copied.
+    public func windowed(_ x: Tensor, batch b: Int, height h: Int, width w: Int, adding residual: Tensor? = nil) -> Tensor {
+        let c = x.shape.last ?? 0
+        precondition(x.count == b * h * w * c && c == norm.weight.count, "TinyViTAttention: \(x.shape) is not \(b)×\(h)×\(w) tokens")
+        precondition(b * h * w < Int(Int32.max), "TinyViTAttention: too many tokens for the window index")
+        let ws = windowSize, n = ws * ws
+        let (rowsOfWindows, columnsOfWindows) = ((h + ws - 1) / ws, (w + ws - 1) / ws)
+        let windows = b * rowsOfWindows * columnsOfWindows
+        // index[window·n + position] = the token's row, or -1 for a padding position.
+        var index = [Int32](repeating: -1, count: windows * n)
+        for bi in 0..<b {
+            for y in 0..<h {
+                for xx in 0..<w {
+                    let window = (bi * rowsOfWindows + y / ws) * columnsOfWindows + xx / ws
+                    index[window * n + (y % ws) * ws + xx % ws] = Int32((bi * h + y) * w + xx)
+                }
+            }
+        }
+        let packed = qkv(norm(x.reshaped([b * h * w, c])))
         let per = 2 * keyDim + valueDim
-        let ld = numHeads * per
-        var attended = Tensor(uninitializedShape: [b, n, numHeads * valueDim])
+        let ld = numHeads * per, ldo = numHeads * valueDim
+        var attended = Tensor(uninitializedShape: [b, h * w, ldo])    // every token row is written once per head
         let scale = 1 / Float(keyDim).squareRoot()
-        let scratchCount = AttentionKernel.scratchCount(queries: n, keys: n)
-        let ldo = numHeads * valueDim
+        let scratchCount = Kernels.windowAttentionScratchCount(tokens: n, qkDim: keyDim)
+        let heads = numHeads, kd = keyDim, vd = valueDim
         packed.withUnsafeBufferPointer { p in
             bias.withUnsafeBufferPointer { biasBuf in
-                attended.withUnsafeMutableBufferPointer { o in
-                    let pp = SendablePointer(UnsafeMutablePointer(mutating: p.baseAddress!))
-                    let bp = SendablePointer(UnsafeMutablePointer(mutating: biasBuf.baseAddress!))
-                    let op = SendablePointer(o.baseAddress!)
-                    let heads = numHeads, kd = keyDim, vd = valueDim
-                    // Windows × heads are independent: spread them over the threads.
-                    Parallel.forRanges(b * heads, minimumPerThread: 1) { range in
-                        var scratch = Tensor(uninitializedShape: [scratchCount])   // written by the GEMM first
-                        scratch.withUnsafeMutableBufferPointer { s in
-                            for job in range {
-                                let bi = job / heads, head = job % heads
-                                let base = pp.pointer + bi * n * ld + head * per
-                                let headBias = bp.pointer + head * n * n
-                                AttentionKernel.run(
-                                    queries: n, keys: n, qkDim: kd, vDim: vd,
-                                    q: base, ldq: ld, k: base + kd, ldk: ld, v: base + 2 * kd, ldv: ld,
-                                    out: op.pointer + bi * n * ldo + head * vd, ldo: ldo,
-                                    scale: scale, scratch: s.baseAddress!, scratchCount: scratchCount
-                                ) { rows, scores, ldS in
-                                    for r in 0..<rows.count {
-                                        let dst = scores + r * ldS
-                                        Kernels.add(dst, headBias + (rows.lowerBound + r) * n, into: dst, count: n)
-                                    }
+                paddingRow.withUnsafeBufferPointer { padBuf in
+                    index.withUnsafeBufferPointer { indexBuf in
+                        attended.withUnsafeMutableBufferPointer { o in
+                            let pp = SendablePointer(UnsafeMutablePointer(mutating: p.baseAddress!))
+                            let bp = SendablePointer(UnsafeMutablePointer(mutating: biasBuf.baseAddress!))
+                            let padp = SendablePointer(UnsafeMutablePointer(mutating: padBuf.baseAddress!))
+                            let ip = SendablePointer(UnsafeMutablePointer(mutating: indexBuf.baseAddress!))
+                            let op = SendablePointer(o.baseAddress!)
+                            // Windows × heads are independent: spread them over the threads (a window's heads
+                            // together, as they read the same token rows).
+                            Parallel.forRanges(windows * heads, minimumPerThread: 1) { range in
+                                let scratch = TensorStorage(uninitializedCount: scratchCount)
+                                for job in range {
+                                    let window = job / heads, head = job % heads
+                                    let q = pp.pointer + head * per, pad = padp.pointer + head * per
+                                    Kernels.windowAttention(
+                                        tokens: n, qkDim: kd, vDim: vd, index: ip.pointer + window * n,
+                                        q: q, k: q + kd, v: q + 2 * kd, ld: ld, paddingKey: pad + kd, paddingValue: pad + 2 * kd,
+                                        bias: bp.pointer + head * n * n, scale: scale, out: op.pointer + head * vd, ldo: ldo,
+                                        scratch: scratch.pointer)
                                 }
+                                withExtendedLifetime(scratch) {}
                             }
                         }
                     }
                 }
             }
         }
-        return proj(attended)
+        return residual.map { proj(attended, adding: $0) } ?? proj(attended)
     }
 }

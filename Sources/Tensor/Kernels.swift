@@ -177,6 +177,26 @@ package enum Kernels {
         mk_attention_few_keys_v(code(variant), q, ldq, k, ldk, v, ldv, out, ldo, rows, keys, heads, headDim, scale)
     }
 
+    /// Floats of scratch one ``windowAttention(tokens:qkDim:vDim:index:q:k:v:ld:paddingKey:paddingValue:bias:scale:out:ldo:scratch:variant:)``
+    /// call needs.
+    package static func windowAttentionScratchCount(tokens n: Int, qkDim: Int) -> Int {
+        Int(mk_attention_window_scratch(n, qkDim))
+    }
+
+    /// Attention of one head within one window of `n` tokens, the scores kept in `scratch`: for each window
+    /// position `i` with a token (`index[i] >= 0`),
+    /// `out[index[i]·ldo + t] = Σ_j softmax_j(scale·q_i·k_j + bias[i·n + j]) · v_j[t]`, with `q_i = q + index[i]·ld`
+    /// and `k_j`, `v_j` the rows at `index[j]·ld`, or `paddingKey` / `paddingValue` where `index[j] < 0` (a padding
+    /// token: a key and value, never a query). `bias` is (n × n) or nil.
+    package static func windowAttention(tokens n: Int, qkDim: Int, vDim: Int, index: UnsafePointer<Int32>,
+                                        q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, ld: Int,
+                                        paddingKey: UnsafePointer<Float>, paddingValue: UnsafePointer<Float>,
+                                        bias: UnsafePointer<Float>?, scale: Float, out: UnsafeMutablePointer<Float>, ldo: Int,
+                                        scratch: UnsafeMutablePointer<Float>, variant: KernelVariant? = nil) {
+        mk_attention_window_v(code(variant), n, qkDim, vDim, index, q, k, v, ld, paddingKey, paddingValue, bias, scale,
+                              out, ldo, scratch)
+    }
+
     // MARK: Elementwise
 
     /// `out[i] = a[i] + b[i]` for `count` floats (`out` may alias `a`).

@@ -299,6 +299,64 @@ final class KernelVariantTests: XCTestCase {
         }
     }
 
+    func testWindowAttentionEveryVariant() {
+        // (tokens, qk dim, v dim): TinyViT's 7×7 and 14×14 windows, and tails of every vector width.
+        for v in runnableVariants() {
+            for (n, dqk, dv) in [(49, 32, 32), (196, 32, 32), (5, 3, 19), (17, 16, 40), (10, 7, 70), (1, 4, 8)] {
+                for withBias in [true, false] {
+                    // Window position i holds token row (7·i + 3) mod (n + 5), except every third position, padding.
+                    let tokens = n + 5
+                    let index: [Int32] = (0..<n).map { i in n > 1 && i % 3 == 1 ? -1 : Int32((7 * i + 3) % tokens) }
+                    let ld = 2 * dqk + dv + 3, ldo = dv + 2
+                    let rows = random(tokens * ld, -1...1), pad = random(2 * dqk + dv, -1...1)
+                    let bias = random(n * n, -2...2)
+                    let scale: Float = 0.4
+                    var out = [Float](repeating: .nan, count: tokens * ldo)
+                    var scratch = [Float](repeating: .nan, count: Kernels.windowAttentionScratchCount(tokens: n, qkDim: dqk))
+                    rows.withUnsafeBufferPointer { rp in pad.withUnsafeBufferPointer { pp in bias.withUnsafeBufferPointer { bp in
+                        index.withUnsafeBufferPointer { ip in out.withUnsafeMutableBufferPointer { op in
+                            scratch.withUnsafeMutableBufferPointer { sp in
+                                let q = rp.baseAddress!
+                                Kernels.windowAttention(tokens: n, qkDim: dqk, vDim: dv, index: ip.baseAddress!, q: q, k: q + dqk,
+                                                        v: q + 2 * dqk, ld: ld, paddingKey: pp.baseAddress! + dqk,
+                                                        paddingValue: pp.baseAddress! + 2 * dqk, bias: withBias ? bp.baseAddress! : nil,
+                                                        scale: scale, out: op.baseAddress!, ldo: ldo, scratch: sp.baseAddress!, variant: v)
+                            }
+                        } }
+                    } } }
+                    func key(_ j: Int, _ t: Int) -> Double {
+                        index[j] >= 0 ? Double(rows[Int(index[j]) * ld + dqk + t]) : Double(pad[dqk + t])
+                    }
+                    func value(_ j: Int, _ t: Int) -> Double {
+                        index[j] >= 0 ? Double(rows[Int(index[j]) * ld + 2 * dqk + t]) : Double(pad[2 * dqk + t])
+                    }
+                    var written = Set<Int>()
+                    for i in 0..<n where index[i] >= 0 {
+                        let row = Int(index[i])
+                        written.insert(row)
+                        let scores = (0..<n).map { j in
+                            (0..<dqk).reduce(0.0) { $0 + Double(rows[row * ld + $1]) * key(j, $1) } * Double(scale)
+                                + (withBias ? Double(bias[i * n + j]) : 0)
+                        }
+                        let m = scores.max()!
+                        let e = scores.map { Foundation.exp($0 - m) }
+                        let sum = e.reduce(0, +)
+                        for t in 0..<dv {
+                            let ref = (0..<n).reduce(0.0) { $0 + e[$1] / sum * value($1, t) }
+                            XCTAssertEqual(Double(out[row * ldo + t]), ref, accuracy: 1e-5, "window attention \(v) n=\(n) dqk=\(dqk) dv=\(dv)")
+                        }
+                    }
+                    // Nothing else is written: padding positions, rows of no position, and columns past dv.
+                    for r in 0..<tokens {
+                        for t in 0..<ldo where !(written.contains(r) && t < dv) {
+                            XCTAssertTrue(out[r * ldo + t].isNaN, "window attention \(v) wrote row \(r) column \(t)")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     func testElementwiseAndRelativePositionEveryVariant() {
         for v in runnableVariants() {
             // add

@@ -162,6 +162,49 @@ public struct Linear: Sendable {
         return out
     }
 
+    /// `x·Wᵀ + b + residual` (a block's residual connection), with `residual` shaped like the output: added in the
+    /// own GEMM's tiles for packed fp32 weights (after the bias, the reference's order), as OpenBLAS's starting C
+    /// (`residual + b`, beta = 1) for row-major fp32 ones, and after the GEMM for int8 and bf16.
+    public func callAsFunction(_ x: Tensor, adding residual: Tensor) -> Tensor {
+        let rows = x.count / inFeatures
+        precondition(x.shape.last == inFeatures, "Linear expects last dim \(inFeatures), got \(x.shape)")
+        precondition(residual.count == rows * outFeatures, "Linear: residual \(residual.shape) does not match \(rows)×\(outFeatures)")
+        var out = Tensor(uninitializedShape: Array(x.shape.dropLast()) + [outFeatures])
+        let n = outFeatures, k = inFeatures
+        switch storage {
+        case let .fp32Packed(p):
+            x.withUnsafeBufferPointer { xp in residual.withUnsafeBufferPointer { rp in out.withUnsafeMutableBufferPointer { op in
+                let run = { (b: UnsafePointer<Float>?) in
+                    PackedGEMM.run(p, rows: rows, x: xp.baseAddress!, ldx: k, bias: b, residual: rp.baseAddress!, ldr: n,
+                                   activation: .none, out: op.baseAddress!, ldo: n)
+                }
+                if let bias { bias.withUnsafeBufferPointer { run($0.baseAddress!) } } else { run(nil) }
+            } } }
+        case let .fp32(weight):
+            x.withUnsafeBufferPointer { xp in residual.withUnsafeBufferPointer { rp in weight.withUnsafeBufferPointer { w in
+                out.withUnsafeMutableBufferPointer { op in
+                    let o = SendablePointer(op.baseAddress!), r = SendablePointer(UnsafeMutablePointer(mutating: rp.baseAddress!))
+                    let bp = bias.map { b in b.withUnsafeBufferPointer { SendablePointer(UnsafeMutablePointer(mutating: $0.baseAddress!)) } }
+                    Parallel.forRanges(rows, minimumPerThread: max(1, 16384 / max(n, 1))) { range in
+                        let start = range.lowerBound * n, count = range.count * n
+                        if let bp {
+                            for row in range { Kernels.add(r.pointer + row * n, bp.pointer, into: o.pointer + row * n, count: n) }
+                        } else {
+                            (o.pointer + start).update(from: r.pointer + start, count: count)
+                        }
+                    }
+                    BLAS.sgemm(transposeB: true, m: rows, n: n, k: k, a: xp.baseAddress!, lda: k,
+                               b: w.baseAddress!, ldb: k, beta: 1, c: op.baseAddress!, ldc: n)
+                }
+            } } }
+            withExtendedLifetime(bias) {}
+        case .int8, .bf16:
+            out = packedForward(x, activation: .none)
+            out.add(residual)
+        }
+        return out
+    }
+
     /// The packed fp32 / int8 / bf16 forward: a GEMM with bias and activation (and dequantisation) in its epilogue.
     private func packedForward(_ x: Tensor, activation: FusedActivation) -> Tensor {
         let rows = x.count / inFeatures
