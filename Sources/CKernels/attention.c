@@ -161,15 +161,32 @@ void mk_attention_few_keys(const float *q, ptrdiff_t ldq, const float *k, ptrdif
 // scores, the bias, the softmax and the product with V are done row block by row block in scratch, with no
 // score matrix in memory and no GEMM calls. Token rows are addressed through `index` (see mk_attention.h).
 
-// Gathers Kᵀ (dqk × npad, zero columns past n) into kt.
-static void window_gather_kt(const int32_t *index, ptrdiff_t n, ptrdiff_t npad, ptrdiff_t dqk,
-                             const float *k, ptrdiff_t ld, const float *padk, float *kt) {
-    for (ptrdiff_t j = 0; j < n; j++) {
-        const float *kj = index[j] >= 0 ? k + (ptrdiff_t)index[j] * ld : padk;
-        for (ptrdiff_t t = 0; t < dqk; t++) kt[t * npad + j] = kj[t];
-    }
-    for (ptrdiff_t t = 0; t < dqk; t++)
+// Copies the n rows (width floats) of a window's tokens into dst, contiguous: row index[j] of src, or pad.
+static void window_gather_rows(const int32_t *index, ptrdiff_t n, const float *src, ptrdiff_t ld, const float *pad,
+                               ptrdiff_t width, float *dst) {
+    for (ptrdiff_t j = 0; j < n; j++)
+        memcpy(dst + j * width, index[j] >= 0 ? src + (ptrdiff_t)index[j] * ld : pad, (size_t)width * sizeof(float));
+}
+
+// Kᵀ (dqk × npad, zero columns past n) from the contiguous keys kc (n × dqk).
+static void window_transpose_keys(const float *kc, ptrdiff_t n, ptrdiff_t npad, ptrdiff_t dqk, float *kt) {
+    for (ptrdiff_t t = 0; t < dqk; t++) {
+        for (ptrdiff_t j = 0; j < n; j++) kt[t * npad + j] = kc[j * dqk + t];
         for (ptrdiff_t j = n; j < npad; j++) kt[t * npad + j] = 0;
+    }
+}
+
+// The scratch of one call: Kᵀ (dqk × npad), 4 score rows (npad), the keys (n × dqk) and values (n × dv).
+typedef struct { float *kt, *s, *kc, *vc; ptrdiff_t npad; } window_scratch;
+
+static window_scratch window_layout(float *scratch, ptrdiff_t n, ptrdiff_t dqk) {
+    window_scratch w;
+    w.npad = (n + 15) / 16 * 16;
+    w.kt = scratch;
+    w.s = w.kt + dqk * w.npad;
+    w.kc = w.s + 4 * w.npad;
+    w.vc = w.kc + n * dqk;
+    return w;
 }
 
 // The next block of up to 4 query positions with a token row, from position *p on; returns how many. Missing
@@ -194,9 +211,12 @@ static void window_portable(ptrdiff_t n, ptrdiff_t dqk, ptrdiff_t dv, const int3
                             const float *q, const float *k, const float *v, ptrdiff_t ld,
                             const float *padk, const float *padv, const float *bias, float scale,
                             float *out, ptrdiff_t ldo, float *scratch) {
-    const ptrdiff_t npad = (n + 15) / 16 * 16;
-    float *kt = scratch, *s = scratch + dqk * npad;
-    window_gather_kt(index, n, npad, dqk, k, ld, padk, kt);
+    window_scratch w = window_layout(scratch, n, dqk);
+    const ptrdiff_t npad = w.npad;
+    float *kt = w.kt, *s = w.s;
+    window_gather_rows(index, n, k, ld, padk, dqk, w.kc);
+    window_gather_rows(index, n, v, ld, padv, dv, w.vc);
+    window_transpose_keys(w.kc, n, npad, dqk, kt);
     const float *qr[4], *br[4];
     float *orow[4];
     ptrdiff_t p = 0;
@@ -215,10 +235,7 @@ static void window_portable(ptrdiff_t n, ptrdiff_t dqk, ptrdiff_t dv, const int3
             float inv = 1.0f / sum;
             for (ptrdiff_t t = 0; t < dv; t++) {
                 float acc = 0;
-                for (ptrdiff_t j = 0; j < n; j++) {
-                    const float *vj = index[j] >= 0 ? v + (ptrdiff_t)index[j] * ld : padv;
-                    acc += sr[j] * vj[t];
-                }
+                for (ptrdiff_t j = 0; j < n; j++) acc += sr[j] * w.vc[j * dv + t];
                 orow[r][t] = acc * inv;
             }
         }
@@ -250,7 +267,7 @@ MK_INLINE MK_AVX2 void window_scores_avx2(const float *const qr[4], const float 
 }
 
 // out rows += P·V for C vectors of 8 value columns from `col` (tail lanes masked), normalised by inv.
-MK_INLINE MK_AVX2 void window_values_avx2(const int32_t *index, ptrdiff_t n, const float *v, ptrdiff_t ld, const float *padv,
+MK_INLINE MK_AVX2 void window_values_avx2(ptrdiff_t n, const float *vc,
                                   const float *s, ptrdiff_t npad, ptrdiff_t dv, ptrdiff_t col, int C,
                                   const float inv[4], float *const orow[4]) {
     __m256 acc[4][2];
@@ -258,7 +275,7 @@ MK_INLINE MK_AVX2 void window_values_avx2(const int32_t *index, ptrdiff_t n, con
     for (int c = 0; c < C; c++) mask[c] = mk_mask256(dv - col - 8 * c);
     for (int r = 0; r < 4; r++) for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_ps();
     for (ptrdiff_t j = 0; j < n; j++) {
-        const float *vj = (index[j] >= 0 ? v + (ptrdiff_t)index[j] * ld : padv) + col;
+        const float *vj = vc + j * dv + col;
         __m256 vv[2];
         for (int c = 0; c < C; c++) vv[c] = _mm256_maskload_ps(vj + 8 * c, mask[c]);
         for (int r = 0; r < 4; r++) {
@@ -277,9 +294,12 @@ MK_AVX2 static void window_avx2(ptrdiff_t n, ptrdiff_t dqk, ptrdiff_t dv, const 
                                 const float *q, const float *k, const float *v, ptrdiff_t ld,
                                 const float *padk, const float *padv, const float *bias, float scale,
                                 float *out, ptrdiff_t ldo, float *scratch) {
-    const ptrdiff_t npad = (n + 15) / 16 * 16;
-    float *kt = scratch, *s = scratch + dqk * npad;
-    window_gather_kt(index, n, npad, dqk, k, ld, padk, kt);
+    window_scratch w = window_layout(scratch, n, dqk);
+    const ptrdiff_t npad = w.npad;
+    float *kt = w.kt, *s = w.s;
+    window_gather_rows(index, n, k, ld, padk, dqk, w.kc);
+    window_gather_rows(index, n, v, ld, padv, dv, w.vc);
+    window_transpose_keys(w.kc, n, npad, dqk, kt);
     const float *qr[4], *br[4];
     float *orow[4];
     ptrdiff_t p = 0;
@@ -304,8 +324,8 @@ MK_AVX2 static void window_avx2(ptrdiff_t n, ptrdiff_t dqk, ptrdiff_t dv, const 
             inv[r] = 1.0f / mk_hsum256(vsum);
         }
         ptrdiff_t col = 0;
-        for (; col + 16 <= dv; col += 16) window_values_avx2(index, n, v, ld, padv, s, npad, dv, col, 2, inv, orow);
-        if (col < dv) window_values_avx2(index, n, v, ld, padv, s, npad, dv, col, dv - col > 8 ? 2 : 1, inv, orow);
+        for (; col + 16 <= dv; col += 16) window_values_avx2(n, w.vc, s, npad, dv, col, 2, inv, orow);
+        if (col < dv) window_values_avx2(n, w.vc, s, npad, dv, col, dv - col > 8 ? 2 : 1, inv, orow);
     }
 }
 
@@ -332,7 +352,7 @@ MK_INLINE MK_AVX512 void window_scores_avx512(const float *const qr[4], const fl
         }
 }
 
-MK_INLINE MK_AVX512 void window_values_avx512(const int32_t *index, ptrdiff_t n, const float *v, ptrdiff_t ld, const float *padv,
+MK_INLINE MK_AVX512 void window_values_avx512(ptrdiff_t n, const float *vc,
                                     const float *s, ptrdiff_t npad, ptrdiff_t dv, ptrdiff_t col, int C,
                                     const float inv[4], float *const orow[4]) {
     __m512 acc[4][4];
@@ -343,7 +363,7 @@ MK_INLINE MK_AVX512 void window_values_avx512(const int32_t *index, ptrdiff_t n,
     }
     for (int r = 0; r < 4; r++) for (int c = 0; c < C; c++) acc[r][c] = _mm512_setzero_ps();
     for (ptrdiff_t j = 0; j < n; j++) {
-        const float *vj = (index[j] >= 0 ? v + (ptrdiff_t)index[j] * ld : padv) + col;
+        const float *vj = vc + j * dv + col;
         __m512 vv[4];
         for (int c = 0; c < C; c++) vv[c] = _mm512_maskz_loadu_ps(mask[c], vj + 16 * c);
         for (int r = 0; r < 4; r++) {
@@ -362,9 +382,22 @@ MK_AVX512 static void window_avx512(ptrdiff_t n, ptrdiff_t dqk, ptrdiff_t dv, co
                                     const float *q, const float *k, const float *v, ptrdiff_t ld,
                                     const float *padk, const float *padv, const float *bias, float scale,
                                     float *out, ptrdiff_t ldo, float *scratch) {
-    const ptrdiff_t npad = (n + 15) / 16 * 16;
-    float *kt = scratch, *s = scratch + dqk * npad;
-    window_gather_kt(index, n, npad, dqk, k, ld, padk, kt);
+    window_scratch w = window_layout(scratch, n, dqk);
+    const ptrdiff_t npad = w.npad;
+    float *kt = w.kt, *s = w.s;
+    window_gather_rows(index, n, k, ld, padk, dqk, w.kc);
+    window_gather_rows(index, n, v, ld, padv, dv, w.vc);
+    // Kᵀ by 16-key gathers from the contiguous keys (lanes past n read as zero).
+    {
+        const __m512i lanes = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                                 _mm512_set1_epi32((int)dqk));
+        for (ptrdiff_t j0 = 0; j0 < npad; j0 += 16) {
+            __mmask16 m = n - j0 >= 16 ? (__mmask16)0xFFFF : mk_tail16(n - j0);
+            const float *base = w.kc + j0 * dqk;
+            for (ptrdiff_t t = 0; t < dqk; t++)
+                _mm512_storeu_ps(kt + t * npad + j0, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, lanes, base + t, 4));
+        }
+    }
     const float *qr[4], *br[4];
     float *orow[4];
     ptrdiff_t p = 0;
@@ -396,20 +429,20 @@ MK_AVX512 static void window_avx512(ptrdiff_t n, ptrdiff_t dqk, ptrdiff_t dv, co
             inv[r] = 1.0f / _mm512_reduce_add_ps(vsum);
         }
         col = 0;
-        for (; col + 64 <= dv; col += 64) window_values_avx512(index, n, v, ld, padv, s, npad, dv, col, 4, inv, orow);
+        for (; col + 64 <= dv; col += 64) window_values_avx512(n, w.vc, s, npad, dv, col, 4, inv, orow);
         switch ((dv - col + 15) / 16) {
-        case 3: window_values_avx512(index, n, v, ld, padv, s, npad, dv, col, 3, inv, orow); break;
-        case 2: window_values_avx512(index, n, v, ld, padv, s, npad, dv, col, 2, inv, orow); break;
-        case 1: window_values_avx512(index, n, v, ld, padv, s, npad, dv, col, 1, inv, orow); break;
+        case 3: window_values_avx512(n, w.vc, s, npad, dv, col, 3, inv, orow); break;
+        case 2: window_values_avx512(n, w.vc, s, npad, dv, col, 2, inv, orow); break;
+        case 1: window_values_avx512(n, w.vc, s, npad, dv, col, 1, inv, orow); break;
         default: break;
         }
     }
 }
 #endif
 
-size_t mk_attention_window_scratch(ptrdiff_t n, ptrdiff_t dqk) {
-    if (n <= 0 || dqk < 0) return 0;
-    return (size_t)((dqk + 4) * ((n + 15) / 16 * 16));
+size_t mk_attention_window_scratch(ptrdiff_t n, ptrdiff_t dqk, ptrdiff_t dv) {
+    if (n <= 0 || dqk < 0 || dv < 0) return 0;
+    return (size_t)((dqk + 4) * ((n + 15) / 16 * 16) + n * (dqk + dv));
 }
 
 void mk_attention_window_v(int variant, ptrdiff_t n, ptrdiff_t dqk, ptrdiff_t dv, const int32_t *index,

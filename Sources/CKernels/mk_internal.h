@@ -26,18 +26,25 @@
 // ---------------------------------------------------------------------------------------------
 // Portable scalar math (also the reference for the vector paths).
 
-// erfc for z >= 0 (Numerical Recipes' erfcc, fractional error < 1.2e-7).
-static inline float mk_erfc_pos(float z) {
-    float t = 1.0f / (1.0f + 0.5f * z);
-    float poly = -1.26551223f + t * (1.00002368f + t * (0.37409196f + t * (0.09678418f +
-                 t * (-0.18628806f + t * (0.27886807f + t * (-1.13520398f + t * (1.48851587f +
-                 t * (-0.82215223f + t * 0.17087277f))))))));
-    return t * expf(-z * z + poly);
+// erfc for z >= 0 by Abramowitz & Stegun 7.1.26, erfc(z) = t·P(t)·exp(−z²) with t = 1/(1 + p·z) (absolute error
+// < 1.5e-7): the approximation of PyTorch's vectorised erf, hence of its CPU GELU. The vector paths below use the same
+// polynomial, halved (the ½ of GELU's ½·erfc folded into the coefficients: an exact scaling).
+#define MK_ERFC_P 0.3275911f
+#define MK_ERFC_HALF_A1 0.127414796f
+#define MK_ERFC_HALF_A2 -0.142248368f
+#define MK_ERFC_HALF_A3 0.7107068705f
+#define MK_ERFC_HALF_A4 -0.7265760135f
+#define MK_ERFC_HALF_A5 0.5307027145f
+
+// ½·erfc(z) for z >= 0.
+static inline float mk_half_erfc_pos(float z) {
+    float t = 1.0f / (1.0f + MK_ERFC_P * z);
+    float poly = MK_ERFC_HALF_A1 + t * (MK_ERFC_HALF_A2 + t * (MK_ERFC_HALF_A3 + t * (MK_ERFC_HALF_A4 + t * MK_ERFC_HALF_A5)));
+    return t * poly * expf(-z * z);
 }
 
 static inline float mk_gelu1(float x) {
-    float z = fabsf(x) * 0.70710678118654752f;
-    float half_erfc = 0.5f * mk_erfc_pos(z);
+    float half_erfc = mk_half_erfc_pos(fabsf(x) * 0.70710678118654752f);
     return x >= 0 ? x - x * half_erfc : x * half_erfc;
 }
 
@@ -85,26 +92,18 @@ MK_AVX2 static inline float mk_hmax256(__m256 v) {
 }
 
 MK_AVX2 static inline __m256 mk_gelu256(__m256 x) {
-    const __m256 one = _mm256_set1_ps(1.0f), half = _mm256_set1_ps(0.5f);
+    const __m256 one = _mm256_set1_ps(1.0f);
     __m256 absx = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x);
     __m256 z = _mm256_mul_ps(absx, _mm256_set1_ps(0.70710678118654752f));
-    __m256 den = _mm256_fmadd_ps(half, z, one);
+    __m256 den = _mm256_fmadd_ps(_mm256_set1_ps(MK_ERFC_P), z, one);
     __m256 t = _mm256_rcp_ps(den);                              // 12 bits …
     t = _mm256_mul_ps(t, _mm256_fnmadd_ps(den, t, _mm256_set1_ps(2.0f)));   // … Newton → ~23 bits
-    // Numerical Recipes' erfc polynomial, degree 9 in t, in Estrin form (depth 4 instead of 10).
-    __m256 t2 = _mm256_mul_ps(t, t);
-    __m256 t4 = _mm256_mul_ps(t2, t2);
-    __m256 t8 = _mm256_mul_ps(t4, t4);
-    __m256 p01 = _mm256_fmadd_ps(_mm256_set1_ps(1.00002368f), t, _mm256_set1_ps(-1.26551223f));
-    __m256 p23 = _mm256_fmadd_ps(_mm256_set1_ps(0.09678418f), t, _mm256_set1_ps(0.37409196f));
-    __m256 p45 = _mm256_fmadd_ps(_mm256_set1_ps(0.27886807f), t, _mm256_set1_ps(-0.18628806f));
-    __m256 p67 = _mm256_fmadd_ps(_mm256_set1_ps(1.48851587f), t, _mm256_set1_ps(-1.13520398f));
-    __m256 p89 = _mm256_fmadd_ps(_mm256_set1_ps(0.17087277f), t, _mm256_set1_ps(-0.82215223f));
-    __m256 q0 = _mm256_fmadd_ps(p23, t2, p01);
-    __m256 q1 = _mm256_fmadd_ps(p67, t2, p45);
-    __m256 poly = _mm256_fmadd_ps(p89, t8, _mm256_fmadd_ps(q1, t4, q0));
-    __m256 arg = _mm256_fnmadd_ps(z, z, poly);                 // -z² + poly
-    __m256 halfErfc = _mm256_mul_ps(half, _mm256_mul_ps(t, mk_exp256(arg)));
+    __m256 poly = _mm256_fmadd_ps(_mm256_set1_ps(MK_ERFC_HALF_A5), t, _mm256_set1_ps(MK_ERFC_HALF_A4));
+    poly = _mm256_fmadd_ps(poly, t, _mm256_set1_ps(MK_ERFC_HALF_A3));
+    poly = _mm256_fmadd_ps(poly, t, _mm256_set1_ps(MK_ERFC_HALF_A2));
+    poly = _mm256_fmadd_ps(poly, t, _mm256_set1_ps(MK_ERFC_HALF_A1));
+    __m256 e = mk_exp256(_mm256_fnmadd_ps(z, z, _mm256_setzero_ps()));   // exp(−z²)
+    __m256 halfErfc = _mm256_mul_ps(_mm256_mul_ps(t, poly), e);
     __m256 neg = _mm256_mul_ps(x, halfErfc);                    // x < 0: 0.5·x·erfc(|x|/√2)
     __m256 pos = _mm256_sub_ps(x, neg);                         // x ≥ 0: x − 0.5·x·erfc
     __m256 isNeg = _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ);
@@ -151,30 +150,21 @@ MK_AVX512 static inline __m512 mk_exp512(__m512 x) {
     __m512 z2 = _mm512_mul_ps(z, z);
     __m512 y = _mm512_fmadd_ps(c, z2, _mm512_fmadd_ps(b, z, a));
     y = _mm512_fmadd_ps(y, z, _mm512_add_ps(x, _mm512_set1_ps(1.0f)));
-    __m512i e = _mm512_cvttps_epi32(fx);
-    e = _mm512_slli_epi32(_mm512_add_epi32(e, _mm512_set1_epi32(127)), 23);
-    return _mm512_mul_ps(y, _mm512_castsi512_ps(e));
+    return _mm512_scalef_ps(y, fx);                             // y·2^fx in one instruction
 }
 
 MK_AVX512 static inline __m512 mk_gelu512(__m512 x) {
-    const __m512 one = _mm512_set1_ps(1.0f), half = _mm512_set1_ps(0.5f);
+    const __m512 one = _mm512_set1_ps(1.0f);
     __m512 z = _mm512_mul_ps(_mm512_abs_ps(x), _mm512_set1_ps(0.70710678118654752f));
-    __m512 den = _mm512_fmadd_ps(half, z, one);
+    __m512 den = _mm512_fmadd_ps(_mm512_set1_ps(MK_ERFC_P), z, one);
     __m512 t = _mm512_rcp14_ps(den);                                        // 14 bits …
     t = _mm512_mul_ps(t, _mm512_fnmadd_ps(den, t, _mm512_set1_ps(2.0f)));   // … Newton → ~24 bits
-    __m512 t2 = _mm512_mul_ps(t, t);
-    __m512 t4 = _mm512_mul_ps(t2, t2);
-    __m512 t8 = _mm512_mul_ps(t4, t4);
-    __m512 p01 = _mm512_fmadd_ps(_mm512_set1_ps(1.00002368f), t, _mm512_set1_ps(-1.26551223f));
-    __m512 p23 = _mm512_fmadd_ps(_mm512_set1_ps(0.09678418f), t, _mm512_set1_ps(0.37409196f));
-    __m512 p45 = _mm512_fmadd_ps(_mm512_set1_ps(0.27886807f), t, _mm512_set1_ps(-0.18628806f));
-    __m512 p67 = _mm512_fmadd_ps(_mm512_set1_ps(1.48851587f), t, _mm512_set1_ps(-1.13520398f));
-    __m512 p89 = _mm512_fmadd_ps(_mm512_set1_ps(0.17087277f), t, _mm512_set1_ps(-0.82215223f));
-    __m512 q0 = _mm512_fmadd_ps(p23, t2, p01);
-    __m512 q1 = _mm512_fmadd_ps(p67, t2, p45);
-    __m512 poly = _mm512_fmadd_ps(p89, t8, _mm512_fmadd_ps(q1, t4, q0));
-    __m512 arg = _mm512_fnmadd_ps(z, z, poly);
-    __m512 halfErfc = _mm512_mul_ps(half, _mm512_mul_ps(t, mk_exp512(arg)));
+    __m512 poly = _mm512_fmadd_ps(_mm512_set1_ps(MK_ERFC_HALF_A5), t, _mm512_set1_ps(MK_ERFC_HALF_A4));
+    poly = _mm512_fmadd_ps(poly, t, _mm512_set1_ps(MK_ERFC_HALF_A3));
+    poly = _mm512_fmadd_ps(poly, t, _mm512_set1_ps(MK_ERFC_HALF_A2));
+    poly = _mm512_fmadd_ps(poly, t, _mm512_set1_ps(MK_ERFC_HALF_A1));
+    __m512 e = mk_exp512(_mm512_fnmadd_ps(z, z, _mm512_setzero_ps()));   // exp(−z²)
+    __m512 halfErfc = _mm512_mul_ps(_mm512_mul_ps(t, poly), e);
     __m512 neg = _mm512_mul_ps(x, halfErfc);
     __m512 pos = _mm512_sub_ps(x, neg);
     __mmask16 isNeg = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ);

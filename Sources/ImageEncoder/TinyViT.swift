@@ -364,7 +364,7 @@ public struct TinyViTAttention: Sendable {
         let ld = numHeads * per, ldo = numHeads * valueDim
         var attended = Tensor(uninitializedShape: [b, h * w, ldo])    // every token row is written once per head
         let scale = 1 / Float(keyDim).squareRoot()
-        let scratchCount = Kernels.windowAttentionScratchCount(tokens: n, qkDim: keyDim)
+        let scratchCount = Kernels.windowAttentionScratchCount(tokens: n, qkDim: keyDim, vDim: valueDim)
         let heads = numHeads, kd = keyDim, vd = valueDim
         packed.withUnsafeBufferPointer { p in
             bias.withUnsafeBufferPointer { biasBuf in

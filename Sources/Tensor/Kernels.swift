@@ -179,8 +179,8 @@ package enum Kernels {
 
     /// Floats of scratch one ``windowAttention(tokens:qkDim:vDim:index:q:k:v:ld:paddingKey:paddingValue:bias:scale:out:ldo:scratch:variant:)``
     /// call needs.
-    package static func windowAttentionScratchCount(tokens n: Int, qkDim: Int) -> Int {
-        Int(mk_attention_window_scratch(n, qkDim))
+    package static func windowAttentionScratchCount(tokens n: Int, qkDim: Int, vDim: Int) -> Int {
+        Int(mk_attention_window_scratch(n, qkDim, vDim))
     }
 
     /// Attention of one head within one window of `n` tokens, the scores kept in `scratch`: for each window

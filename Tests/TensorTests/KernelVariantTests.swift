@@ -312,7 +312,7 @@ final class KernelVariantTests: XCTestCase {
                     let bias = random(n * n, -2...2)
                     let scale: Float = 0.4
                     var out = [Float](repeating: .nan, count: tokens * ldo)
-                    var scratch = [Float](repeating: .nan, count: Kernels.windowAttentionScratchCount(tokens: n, qkDim: dqk))
+                    var scratch = [Float](repeating: .nan, count: Kernels.windowAttentionScratchCount(tokens: n, qkDim: dqk, vDim: dv))
                     rows.withUnsafeBufferPointer { rp in pad.withUnsafeBufferPointer { pp in bias.withUnsafeBufferPointer { bp in
                         index.withUnsafeBufferPointer { ip in out.withUnsafeMutableBufferPointer { op in
                             scratch.withUnsafeMutableBufferPointer { sp in

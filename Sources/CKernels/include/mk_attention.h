@@ -23,8 +23,8 @@ void mk_attention_few_keys_v(int variant, const float *q, ptrdiff_t ldq, const f
 ///   out[index[i]·ldo + t] = Σ_j softmax_j(scale · q_i·k_j + bias[i·n + j]) · v_j[t]   (t < dv),
 /// where q_i = q + index[i]·ld (dqk floats), and k_j, v_j are the rows k + index[j]·ld and v + index[j]·ld, or
 /// padk and padv for a position with index[j] < 0 (a padding token: a key and value, never a query; its out row is
-/// not written). `bias` (n × n) may be NULL. `scratch` holds mk_attention_window_scratch(n, dqk) floats.
-size_t mk_attention_window_scratch(ptrdiff_t n, ptrdiff_t dqk);
+/// not written). `bias` (n × n) may be NULL. `scratch` holds mk_attention_window_scratch(n, dqk, dv) floats.
+size_t mk_attention_window_scratch(ptrdiff_t n, ptrdiff_t dqk, ptrdiff_t dv);
 void mk_attention_window_v(int variant, ptrdiff_t n, ptrdiff_t dqk, ptrdiff_t dv, const int32_t *index,
                            const float *q, const float *k, const float *v, ptrdiff_t ld,
                            const float *padk, const float *padv, const float *bias, float scale,
