@@ -1,14 +1,16 @@
 // The package's own fp32 GEMM on weights packed at load (see include/mk_gemm_f32.h).
 //
-// Loop order (BLIS's, with the weights as the packed operand): depth block → block of MC rows → group of
-// panels → micro-rows. A group's weight slice (16 or 32 columns × depth block) stays in L1 across the
-// micro-rows of a row block; the row block of activations (MC × depth block, read in place) stays in L2
-// across the panel groups. Register tiles: AVX2 6 × 16 (12 ymm accumulators), AVX-512 12 × 32 (24 zmm).
-// The epilogue (earlier blocks' sum, bias, residual, activation) runs on the registers of each tile.
+// Loop order. AVX2 (BLIS's, with the weights as the packed operand): depth block → block of MC rows → group of
+// panels → micro-rows; a group's weight slice (16 columns × depth block) stays in L1 across the micro-rows of a row
+// block, the row block of activations (MC × depth block, read in place) in L2 across the panel groups. AVX-512:
+// depth block → block of NC columns (the weight slice in L2) → 12 rows, copied once to a stack buffer of constant
+// row stride (in L1; the tile's 12 broadcasts then need no address arithmetic: 5 % faster on the LiteMedSAM encoder
+// than reading them in place) → panel pairs. Register tiles: AVX2 6 × 16 (12 ymm accumulators), AVX-512 12 × 32
+// (24 zmm). The epilogue (earlier blocks' sum, bias, residual, activation) runs on the registers of each tile.
 #include "mk_internal.h"
 #include "mk_gemm_f32.h"
 
-enum { KC_AVX2 = 320, KC_AVX512 = 384, MC_AVX2 = 120, MC_AVX512 = 144 };
+enum { KC_AVX2 = 320, KC_AVX512 = 384, MC_AVX2 = 120, NC_AVX512 = 320 };
 
 ptrdiff_t mk_f32_packed_count(ptrdiff_t n, ptrdiff_t k) { return (n + 15) / 16 * 16 * k; }
 
@@ -173,11 +175,13 @@ MK_AVX512 MK_INLINE void f32_tile_avx512(int mr, int np, const float *a, ptrdiff
     }
 }
 
+// The AVX-512 tiles read their 12 rows of activations from a copy with the constant row stride KC_AVX512 (see
+// f32_gemm_avx512), so every broadcast addresses one pointer plus a fixed offset.
 #define F32_512_CASE(MR) \
-    case MR * 2 + 1: f32_tile_avx512(MR, 1, a, lda, b, pstride, kb, first, last, bias, res, ldr, ncols, act, out, ldo); break; \
-    case MR * 2 + 2: f32_tile_avx512(MR, 2, a, lda, b, pstride, kb, first, last, bias, res, ldr, ncols, act, out, ldo); break;
+    case MR * 2 + 1: f32_tile_avx512(MR, 1, a, KC_AVX512, b, pstride, kb, first, last, bias, res, ldr, ncols, act, out, ldo); break; \
+    case MR * 2 + 2: f32_tile_avx512(MR, 2, a, KC_AVX512, b, pstride, kb, first, last, bias, res, ldr, ncols, act, out, ldo); break;
 
-MK_AVX512 static void f32_tile_avx512_any(int mr, int np, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t pstride,
+MK_AVX512 static void f32_tile_avx512_any(int mr, int np, const float *a, const float *b, ptrdiff_t pstride,
                                           ptrdiff_t kb, int first, int last, const float *bias, const float *res,
                                           ptrdiff_t ldr, ptrdiff_t ncols, int act, float *out, ptrdiff_t ldo) {
     switch (mr * 2 + np) {
@@ -187,22 +191,25 @@ MK_AVX512 static void f32_tile_avx512_any(int mr, int np, const float *a, ptrdif
     }
 }
 
+// Depth block → block of NC_AVX512 columns (its weight slice, ≤ 480 KB, stays in L2) → 12 rows (copied once into a
+// stack buffer of constant row stride: 18 KB, in L1) → panel pairs.
 MK_AVX512 static void f32_gemm_avx512(const float *a, ptrdiff_t lda, ptrdiff_t m, const float *packed, ptrdiff_t n,
                                       ptrdiff_t k, const float *bias, const float *res, ptrdiff_t ldr, int act, float *out,
                                       ptrdiff_t ldo) {
     ptrdiff_t kc = equal_blocks(k, KC_AVX512), panels = (n + 15) / 16, pstride = k * 16;
+    float rows[12 * KC_AVX512];
     for (ptrdiff_t k0 = 0; k0 < k; k0 += kc) {
         ptrdiff_t kb = k - k0 < kc ? k - k0 : kc;
         int first = k0 == 0, last = k0 + kb >= k;
-        for (ptrdiff_t i0 = 0; i0 < m; i0 += MC_AVX512) {
-            ptrdiff_t i1 = i0 + MC_AVX512 < m ? i0 + MC_AVX512 : m;
-            for (ptrdiff_t p = 0; p < panels; p += 2) {
-                int np = panels - p >= 2 ? 2 : 1;
-                ptrdiff_t j0 = p * 16;
-                const float *b = packed + p * pstride + k0 * 16;
-                for (ptrdiff_t i = i0; i < i1; i += 12) {
-                    int mr = (int)(i1 - i < 12 ? i1 - i : 12);
-                    f32_tile_avx512_any(mr, np, a + i * lda + k0, lda, b, pstride, kb, first, last,
+        for (ptrdiff_t q0 = 0; q0 < panels; q0 += NC_AVX512 / 16) {
+            ptrdiff_t q1 = q0 + NC_AVX512 / 16 < panels ? q0 + NC_AVX512 / 16 : panels;
+            for (ptrdiff_t i = 0; i < m; i += 12) {
+                int mr = (int)(m - i < 12 ? m - i : 12);
+                for (int r = 0; r < mr; r++) memcpy(rows + r * KC_AVX512, a + (i + r) * lda + k0, (size_t)kb * sizeof(float));
+                for (ptrdiff_t p = q0; p < q1; p += 2) {
+                    int np = q1 - p >= 2 ? 2 : 1;
+                    ptrdiff_t j0 = p * 16;
+                    f32_tile_avx512_any(mr, np, rows, packed + p * pstride + k0 * 16, pstride, kb, first, last,
                                         bias ? bias + j0 : NULL, res ? res + i * ldr + j0 : NULL, ldr, n - j0, act,
                                         out + i * ldo + j0, ldo);
                 }
