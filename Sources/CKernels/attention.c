@@ -189,6 +189,15 @@ static window_scratch window_layout(float *scratch, ptrdiff_t n, ptrdiff_t dqk) 
     return w;
 }
 
+// The scratch of one call with the window's keys and values copied in (Kᵀ is left to the variant).
+static window_scratch window_prepare(float *scratch, ptrdiff_t n, ptrdiff_t dqk, ptrdiff_t dv, const int32_t *index,
+                                     const float *k, const float *v, ptrdiff_t ld, const float *padk, const float *padv) {
+    window_scratch w = window_layout(scratch, n, dqk);
+    window_gather_rows(index, n, k, ld, padk, dqk, w.kc);
+    window_gather_rows(index, n, v, ld, padv, dv, w.vc);
+    return w;
+}
+
 // The next block of up to 4 query positions with a token row, from position *p on; returns how many. Missing
 // rows of the block repeat the first one (computed, never stored: their out pointer is NULL).
 static int window_next_queries(const int32_t *index, ptrdiff_t n, ptrdiff_t *p, const float *q, ptrdiff_t ld,
@@ -211,11 +220,9 @@ static void window_portable(ptrdiff_t n, ptrdiff_t dqk, ptrdiff_t dv, const int3
                             const float *q, const float *k, const float *v, ptrdiff_t ld,
                             const float *padk, const float *padv, const float *bias, float scale,
                             float *out, ptrdiff_t ldo, float *scratch) {
-    window_scratch w = window_layout(scratch, n, dqk);
+    window_scratch w = window_prepare(scratch, n, dqk, dv, index, k, v, ld, padk, padv);
     const ptrdiff_t npad = w.npad;
     float *kt = w.kt, *s = w.s;
-    window_gather_rows(index, n, k, ld, padk, dqk, w.kc);
-    window_gather_rows(index, n, v, ld, padv, dv, w.vc);
     window_transpose_keys(w.kc, n, npad, dqk, kt);
     const float *qr[4], *br[4];
     float *orow[4];
@@ -294,11 +301,9 @@ MK_AVX2 static void window_avx2(ptrdiff_t n, ptrdiff_t dqk, ptrdiff_t dv, const 
                                 const float *q, const float *k, const float *v, ptrdiff_t ld,
                                 const float *padk, const float *padv, const float *bias, float scale,
                                 float *out, ptrdiff_t ldo, float *scratch) {
-    window_scratch w = window_layout(scratch, n, dqk);
+    window_scratch w = window_prepare(scratch, n, dqk, dv, index, k, v, ld, padk, padv);
     const ptrdiff_t npad = w.npad;
     float *kt = w.kt, *s = w.s;
-    window_gather_rows(index, n, k, ld, padk, dqk, w.kc);
-    window_gather_rows(index, n, v, ld, padv, dv, w.vc);
     window_transpose_keys(w.kc, n, npad, dqk, kt);
     const float *qr[4], *br[4];
     float *orow[4];
@@ -382,11 +387,9 @@ MK_AVX512 static void window_avx512(ptrdiff_t n, ptrdiff_t dqk, ptrdiff_t dv, co
                                     const float *q, const float *k, const float *v, ptrdiff_t ld,
                                     const float *padk, const float *padv, const float *bias, float scale,
                                     float *out, ptrdiff_t ldo, float *scratch) {
-    window_scratch w = window_layout(scratch, n, dqk);
+    window_scratch w = window_prepare(scratch, n, dqk, dv, index, k, v, ld, padk, padv);
     const ptrdiff_t npad = w.npad;
     float *kt = w.kt, *s = w.s;
-    window_gather_rows(index, n, k, ld, padk, dqk, w.kc);
-    window_gather_rows(index, n, v, ld, padv, dv, w.vc);
     // Kᵀ by 16-key gathers from the contiguous keys (lanes past n read as zero).
     {
         const __m512i lanes = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
