@@ -346,6 +346,7 @@ public struct TinyViTAttention: Sendable {
         let c = x.shape.last ?? 0
         precondition(x.count == b * h * w * c && c == norm.weight.count, "TinyViTAttention: \(x.shape) is not \(b)×\(h)×\(w) tokens")
         precondition(b * h * w < Int(Int32.max), "TinyViTAttention: too many tokens for the window index")
+        if b * h * w == 0 { return Tensor(zeros: [b, h * w, proj.outFeatures]) }   // no tokens: nothing to attend
         let ws = windowSize, n = ws * ws
         let (rowsOfWindows, columnsOfWindows) = ((h + ws - 1) / ws, (w + ws - 1) / ws)
         let windows = b * rowsOfWindows * columnsOfWindows

@@ -15,6 +15,16 @@ final class TinyViTTests: XCTestCase {
         }
     }
 
+    /// A grid with no tokens (0 rows) gives an empty result of the output width, not a trap on an empty buffer.
+    func testWindowedAttentionOnEmptyGrid() throws {
+        let g = try Golden("layers/tinyvit_attention_r7")
+        let attn = try TinyViTAttention(g.scope, dim: g.int("dim"), keyDim: g.int("key_dim"), numHeads: g.int("num_heads"),
+                                        attnRatio: g.int("attn_ratio"), windowSize: g.ints("resolution")[0])
+        let y = attn.windowed(Tensor(zeros: [1, 0, g.int("dim")]), batch: 1, height: 0, width: 7)
+        XCTAssertEqual(y.shape, [1, 0, g.int("dim")])
+        XCTAssertEqual(y.count, 0)
+    }
+
     func testMBConv() throws {
         let g = try Golden("layers/tinyvit_mbconv")
         let block = try MBConv(g.scope, dim: g.int("in_chans"), expandRatio: g.double("expand_ratio"))
