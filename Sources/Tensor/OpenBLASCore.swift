@@ -39,6 +39,15 @@ public enum OpenBLASCore {
         "coppermine", "athlon", "opteron", "opteron(sse3)", "barcelona", "bobcat", "nano", "unknown",
     ]
 
+    /// OpenBLAS's x86-64 cores with AVX-512 kernels (lower-cased).
+    static let avx512Cores: Set<String> = ["skylakex", "cooperlake", "sapphirerapids"]
+
+    /// Whether the active core runs OpenBLAS's AVX-512 kernels (false too when the BLAS is not OpenBLAS: nothing
+    /// is known of its kernels). The own GEMM's depth rule reads it (``FP32PackedWeights/isPreferred``): an
+    /// explicit `OPENBLAS_CORETYPE=Haswell` on an AVX-512 CPU is obeyed for OpenBLAS, and the package's own
+    /// AVX-512 GEMM then takes every Linear depth.
+    package static var runsAVX512Kernels: Bool { avx512Cores.contains(selection.active.lowercased()) }
+
     /// The core for this CPU's instructions (nil: nothing better than a pre-AVX core).
     static func coreForThisCPU() -> String? {
         switch cpuGEMMTier() {

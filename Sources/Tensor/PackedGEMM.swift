@@ -13,16 +13,22 @@ package struct FP32PackedWeights: Sendable {
     package let outFeatures: Int, inFeatures: Int
     let packed: [Float]
 
-    /// The longest depth the own GEMM is used for: one depth block of its AVX-512 variant. Measured against
-    /// OpenBLAS 0.3.21 (Cooperlake kernels, Xeon model 207, one thread, TinyViT's and ViT-B's shapes): level to
-    /// 0.81× at depths ≤ 384 with the bias (and GELU) fused; 1.05–1.38× slower at ViT-B's depths 768 and 3072,
-    /// which therefore stay on OpenBLAS.
+    /// The longest depth the own GEMM is used for while OpenBLAS runs AVX-512 kernels: one depth block of the
+    /// own AVX-512 variant. Measured against OpenBLAS 0.3.21 (Cooperlake kernels, Xeon model 207, one thread,
+    /// TinyViT's and ViT-B's shapes): level to 0.81× at depths ≤ 384 with the bias (and GELU) fused; 1.05–1.38×
+    /// slower at ViT-B's depths 768 and 3072, which therefore stay on OpenBLAS there.
     package static let maximumDepth = 384
 
-    /// Whether a Linear layer of depth `inFeatures` runs on the own GEMM on this CPU (AVX2+FMA or AVX-512F,
-    /// depth ≤ ``maximumDepth``); otherwise it keeps its PyTorch-layout weight for OpenBLAS.
+    /// Whether a Linear layer of depth `inFeatures` runs on the own GEMM on this CPU; otherwise it keeps its
+    /// PyTorch-layout weight for OpenBLAS. The own GEMM needs AVX2+FMA or AVX-512F; it takes depths up to
+    /// ``maximumDepth``, and every depth when its AVX-512 variant runs while OpenBLAS runs kernels without
+    /// AVX-512 (``OpenBLASCore/runsAVX512Kernels``: e.g. `OPENBLAS_CORETYPE=Haswell` set on an AVX-512 CPU).
+    /// Measured on an AMD EPYC Zen 5 (family 26, 2 threads) with OpenBLAS held to Haswell: MedSAM ViT-B encoder
+    /// 5.83 → 3.65 s, LiteMedSAM 0.30–0.34 → 0.28 s.
     package static func isPreferred(inFeatures: Int, variant: KernelVariant? = nil) -> Bool {
-        inFeatures <= maximumDepth && Kernels.resolved(variant) != .portable
+        let resolved = Kernels.resolved(variant)
+        guard resolved != .portable else { return false }
+        return inFeatures <= maximumDepth || (resolved == .avx512 && !OpenBLASCore.runsAVX512Kernels)
     }
 
     /// Packs a row-major (out × in) matrix.
