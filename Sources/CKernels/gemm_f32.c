@@ -15,12 +15,18 @@ enum { KC_AVX2 = 320, KC_AVX512 = 384, MC_AVX2 = 120, NC_AVX512 = 320 };
 ptrdiff_t mk_f32_packed_count(ptrdiff_t n, ptrdiff_t k) { return (n + 15) / 16 * 16 * k; }
 
 void mk_f32_pack(const float *w, ptrdiff_t n, ptrdiff_t k, float *packed) {
+    mk_f32_pack_strided(w, k, 1, n, k, 1.0f, packed);
+}
+
+void mk_f32_pack_strided(const float *w, ptrdiff_t row_stride, ptrdiff_t column_stride, ptrdiff_t n, ptrdiff_t k,
+                         float scale, float *packed) {
     ptrdiff_t panels = (n + 15) / 16;
     for (ptrdiff_t p = 0; p < panels; p++)
         for (ptrdiff_t t = 0; t < k; t++)
             for (ptrdiff_t c = 0; c < 16; c++) {
                 ptrdiff_t j = p * 16 + c;
-                packed[(p * k + t) * 16 + c] = j < n ? w[j * k + t] : 0.0f;
+                float x = j < n ? w[j * row_stride + t * column_stride] : 0.0f;
+                packed[(p * k + t) * 16 + c] = scale == 1.0f ? x : x * scale;
             }
 }
 

@@ -302,6 +302,12 @@ package enum Kernels {
         mk_f32_pack(w, n, k, packed)
     }
 
+    /// Packs the (n × k) matrix `w[j·rowStride + t·columnStride]`, times `scale`, into 16-column panels.
+    package static func f32Pack(_ w: UnsafePointer<Float>, rowStride: Int, columnStride: Int, n: Int, k: Int, scale: Float = 1,
+                                into packed: UnsafeMutablePointer<Float>) {
+        mk_f32_pack_strided(w, rowStride, columnStride, n, k, scale, packed)
+    }
+
     /// The row-major (n × k) weight back from its panels.
     package static func f32Unpack(_ packed: UnsafePointer<Float>, n: Int, k: Int, into w: UnsafeMutablePointer<Float>) {
         mk_f32_unpack(packed, n, k, w)

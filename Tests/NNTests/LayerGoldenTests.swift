@@ -80,6 +80,67 @@ final class LayerGoldenTests: XCTestCase {
         XCTAssertEqual(Double(out[0]), expected, accuracy: 1e-4)
     }
 
+    /// One head of attention (``AttentionKernel/run``) against a double-precision softmax attention on every path
+    /// it takes: the own GEMM on a worker thread (keys packed with the scale folded in; values transposed into
+    /// panels where the own GEMM takes their depth; query blocks with a partial last one), OpenBLAS for a lone
+    /// call with several threads and for few queries, a score modifier (the rel-pos add) on each block, strided
+    /// q, k, v and output, and a scratch smaller than the scores.
+    func testHeadAttentionMatchesADoubleReferenceOnEveryPath() {
+        var rng = SystemRandomNumberGenerator()
+        for (nq, nk, depth, vw, scratchRows) in [(60, 200, 16, 12, 60), (130, 700, 24, 20, 50), (10, 64, 8, 8, 10),
+                                                 (49, 49, 32, 32, 49)] {
+            let (ldq, ldk, ldv, ldo) = (depth + 3, depth + 1, vw + 2, vw + 1)
+            let q = (0..<(nq * ldq)).map { _ in Float.random(in: -2...2, using: &rng) }
+            let k = (0..<(nk * ldk)).map { _ in Float.random(in: -2...2, using: &rng) }
+            let v = (0..<(nk * ldv)).map { _ in Float.random(in: -1...1, using: &rng) }
+            let bias = (0..<(nq * nk)).map { _ in Float.random(in: -1...1, using: &rng) }
+            let scale: Float = 0.375
+            // Reference: softmax(scale·q·kᵀ + bias)·v in double.
+            var want = [Double](repeating: 0, count: nq * vw)
+            for i in 0..<nq {
+                let s = (0..<nk).map { t in (0..<depth).reduce(0.0) { $0 + Double(q[i * ldq + $1]) * Double(k[t * ldk + $1]) } * Double(scale) + Double(bias[i * nk + t]) }
+                let m = s.max()!, e = s.map { Foundation.exp($0 - m) }, sum = e.reduce(0, +)
+                for c in 0..<vw { want[i * vw + c] = (0..<nk).reduce(0.0) { $0 + e[$1] * Double(v[$1 * ldv + c]) } / sum }
+            }
+            func attend(heads: Int, insideRegion: Bool) -> [[Float]] {
+                var outs = [[Float]](repeating: [Float](repeating: .nan, count: nq * ldo), count: heads)
+                let outPointers = outs.indices.map { h in SendablePointer(UnsafeMutablePointer<Float>.allocate(capacity: nq * ldo)) }
+                let body: (Range<Int>) -> Void = { hs in
+                    for h in hs {
+                        outPointers[h].pointer.initialize(repeating: .nan, count: nq * ldo)
+                        var scratch = [Float](repeating: .nan, count: scratchRows * nk)
+                        q.withUnsafeBufferPointer { qb in k.withUnsafeBufferPointer { kb in v.withUnsafeBufferPointer { vb in
+                            bias.withUnsafeBufferPointer { bb in scratch.withUnsafeMutableBufferPointer { sb in
+                                AttentionKernel.run(queries: nq, keys: nk, qkDim: depth, vDim: vw, q: qb.baseAddress!, ldq: ldq,
+                                                    k: kb.baseAddress!, ldk: ldk, v: vb.baseAddress!, ldv: ldv,
+                                                    out: outPointers[h].pointer, ldo: ldo, scale: scale,
+                                                    scratch: sb.baseAddress!, scratchCount: sb.count) { rows, scores, ld in
+                                    for (r, i) in rows.enumerated() { for t in 0..<nk { scores[r * ld + t] += bb[i * nk + t] } }
+                                }
+                            } }
+                        } } }
+                    }
+                }
+                if insideRegion { Parallel.forRanges(heads, body) } else { body(0..<heads) }
+                for h in 0..<heads {
+                    outs[h] = Array(UnsafeBufferPointer(start: outPointers[h].pointer, count: nq * ldo))
+                    outPointers[h].pointer.deallocate()
+                }
+                return outs
+            }
+            for (inside, tag) in [(true, "worker thread"), (false, "lone call")] {
+                for out in attend(heads: inside ? 2 : 1, insideRegion: inside) {
+                    for i in 0..<nq {
+                        for c in 0..<vw {
+                            XCTAssertEqual(Double(out[i * ldo + c]), want[i * vw + c], accuracy: 2e-5, "\(tag) \(nq)×\(nk)×\(depth) [\(i), \(c)]")
+                        }
+                        XCTAssertTrue(out[i * ldo + vw].isNaN, "\(tag): wrote past the value width")
+                    }
+                }
+            }
+        }
+    }
+
     /// The keys-as-rows attention for a few queries (the decoder's token→image attention) against a double-precision
     /// softmax attention: several key blocks with a partial last one, large score spreads (the column maxima keep
     /// exp finite), strided keys and values, and a value width other than the depth.

@@ -74,7 +74,16 @@ final class PrecisionPolicyTests: XCTestCase {
         let ownGEMM = KernelVariant.best != .portable
         if !ownGEMM { print("[PrecisionPolicyTests] NOT TESTED: packed fp32 Linear — this CPU (or MEDSAM_KERNELS) has no AVX2+FMA") }
         if case .fp32Packed = shallow.storage { XCTAssertTrue(ownGEMM) } else { XCTAssertFalse(ownGEMM, "depth 384 must be packed") }
-        guard case .fp32 = deep.storage else { return XCTFail("depth 385 stays on OpenBLAS") }
+        // Deeper layers go to the own GEMM only where it beats the OpenBLAS in use (AVX-512 kernels of its own
+        // against an OpenBLAS core without them, such as OPENBLAS_CORETYPE=Haswell on an AVX-512 CPU).
+        let deepPacked = FP32PackedWeights.isPreferred(inFeatures: k2)
+        XCTAssertEqual(deepPacked, KernelVariant.best == .avx512 && !OpenBLASCore.runsAVX512Kernels,
+                       "depth 385: own GEMM exactly when OpenBLAS runs no AVX-512 kernels")
+        switch deep.storage {
+        case .fp32Packed: XCTAssertTrue(deepPacked, "depth 385 packed though OpenBLAS is preferred")
+        case .fp32: XCTAssertFalse(deepPacked, "depth 385 left on OpenBLAS though the own GEMM is preferred")
+        default: XCTFail("depth 385: fp32 storage expected")
+        }
         guard case .fp32 = plain.storage else { return XCTFail("a plain scope keeps the PyTorch layout") }
         XCTAssertEqual(shallow.precision, .fp32)
         XCTAssertEqual(shallow.weight.scalars, sd["enc.shallow.weight"]!.scalars, "the packed weight unpacks exactly")

@@ -32,6 +32,29 @@ final class PackedGEMMTests: XCTestCase {
         }
     }
 
+    /// The strided pack (attention operands read in place) equals the plain pack of the gathered matrix times the
+    /// scale: keys as rows of a wider buffer, and values read transposed.
+    func testStridedPackingGathersAndScales() {
+        for (n, k) in [(1, 1), (17, 5), (40, 33)] {
+            let ld = k + 4
+            let rows = random(n * ld)
+            let gathered = (0..<(n * k)).map { rows[($0 / k) * ld + $0 % k] }
+            var got = [Float](repeating: .nan, count: Kernels.f32PackedCount(n: n, k: k))
+            rows.withUnsafeBufferPointer { r in got.withUnsafeMutableBufferPointer {
+                Kernels.f32Pack(r.baseAddress!, rowStride: ld, columnStride: 1, n: n, k: k, scale: 0.25, into: $0.baseAddress!)
+            } }
+            XCTAssertEqual(got, pack(gathered.map { $0 * 0.25 }, n: n, k: k), "rows \(n)×\(k)")
+            // Transposed: w[j, t] = x[t·ldx + j] (x is k × n with row stride ldx).
+            let ldx = n + 3
+            let x = random(k * ldx)
+            let transposed = (0..<(n * k)).map { x[($0 % k) * ldx + $0 / k] }
+            x.withUnsafeBufferPointer { r in got.withUnsafeMutableBufferPointer {
+                Kernels.f32Pack(r.baseAddress!, rowStride: 1, columnStride: ldx, n: n, k: k, into: $0.baseAddress!)
+            } }
+            XCTAssertEqual(got, pack(transposed, n: n, k: k), "transposed \(n)×\(k)")
+        }
+    }
+
     /// Register-tile remainders (rows 1…13), column tails (1, 15, 17, 33, 47), several depth blocks (700, 1000),
     /// strided operands, with and without bias and residual, every activation.
     func testEveryVariantMatchesTheScalarReference() {

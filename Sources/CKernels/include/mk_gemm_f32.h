@@ -25,6 +25,12 @@ ptrdiff_t mk_f32_packed_count(ptrdiff_t n, ptrdiff_t k);
 /// Packs a row-major (n × k) weight (PyTorch's Linear layout, out × in) into 16-column panels.
 void mk_f32_pack(const float *w, ptrdiff_t n, ptrdiff_t k, float *packed);
 
+/// Packs the (n × k) matrix w[j, t] = w[j·row_stride + t·column_stride], times `scale`, into the same panels:
+/// attention operands read in place (keys as rows of a qkv projection: row_stride = its width, column_stride = 1;
+/// values transposed: row_stride = 1, column_stride = their row stride).
+void mk_f32_pack_strided(const float *w, ptrdiff_t row_stride, ptrdiff_t column_stride, ptrdiff_t n, ptrdiff_t k,
+                         float scale, float *packed);
+
 /// The row-major (n × k) weight back from its panels.
 void mk_f32_unpack(const float *packed, ptrdiff_t n, ptrdiff_t k, float *w);
 

@@ -16,6 +16,14 @@ package struct AttentionKernel {
     package static let maxChunkElements = 1 << 22
 
     /// Runs attention for one head.
+    ///
+    /// Both products run on the package's own GEMM where ``FP32PackedWeights/isPreferred(inFeatures:variant:)``
+    /// prefers it for their depths (the head width for the scores, the key count for the values) and this call is
+    /// one thread's share of the work (the own kernels are single-threaded; a lone call leaves the threads to
+    /// OpenBLAS): the keys are packed once per call with the scale folded in, the values transposed into panels,
+    /// and the queries go in blocks of ``ownBlockElements`` scores, so each block's scores stay in cache from
+    /// the product through the position terms and the softmax to the second product. Otherwise OpenBLAS runs
+    /// them on chunks of up to ``maxChunkElements`` scores.
     package static func run(
         queries nq: Int, keys nk: Int, qkDim: Int, vDim: Int,
         q: UnsafePointer<Float>, ldq: Int,
@@ -26,23 +34,50 @@ package struct AttentionKernel {
         scratch: UnsafeMutablePointer<Float>, scratchCount: Int,
         modifier: ScoreModifier? = nil
     ) {
-        let chunk = max(1, min(nq, scratchCount / max(nk, 1)))
+        if nq == 0 { return }
+        let ownThread = Parallel.isInsideParallelRegion || ComputeThreads.count == 1
+        let ownScores = ownThread && nq >= ownMinimumQueries && FP32PackedWeights.isPreferred(inFeatures: qkDim)
+        let ownValues = ownScores && FP32PackedWeights.isPreferred(inFeatures: nk)
+        let packedKeys = ownScores ? TensorStorage(uninitializedCount: Kernels.f32PackedCount(n: nk, k: qkDim)) : nil
+        let packedValues = ownValues ? TensorStorage(uninitializedCount: Kernels.f32PackedCount(n: vDim, k: nk)) : nil
+        if let packedKeys { Kernels.f32Pack(k, rowStride: ldk, columnStride: 1, n: nk, k: qkDim, scale: scale, into: packedKeys.pointer) }
+        if let packedValues { Kernels.f32Pack(v, rowStride: 1, columnStride: ldv, n: vDim, k: nk, into: packedValues.pointer) }
+        var chunk = max(1, min(nq, scratchCount / max(nk, 1)))
+        if ownValues { chunk = min(chunk, max(12, ownBlockElements / max(nk, 1) / 12 * 12)) }
         var r0 = 0
         while r0 < nq {
             let r1 = min(nq, r0 + chunk)
             let m = r1 - r0
-            BLAS.sgemm(transposeB: true, m: m, n: nk, k: qkDim, alpha: scale,
-                       a: q + r0 * ldq, lda: ldq, b: k, ldb: ldk, c: scratch, ldc: nk)
+            if let packedKeys {
+                Kernels.f32GEMM(a: q + r0 * ldq, lda: ldq, m: m, packed: packedKeys.pointer, n: nk, k: qkDim, bias: nil,
+                                residual: nil, ldr: 0, activation: .none, out: scratch, ldo: nk)
+            } else {
+                BLAS.sgemm(transposeB: true, m: m, n: nk, k: qkDim, alpha: scale,
+                           a: q + r0 * ldq, lda: ldq, b: k, ldb: ldk, c: scratch, ldc: nk)
+            }
             modifier?(r0..<r1, scratch, nk)
             let s = SendablePointer(scratch)
             Parallel.forRanges(m, minimumPerThread: max(1, 16384 / max(nk, 1))) { rr in
                 Kernels.softmaxRows(s.pointer + rr.lowerBound * nk, rows: rr.count, columns: nk, stride: nk)
             }
-            BLAS.sgemm(m: m, n: vDim, k: nk, a: scratch, lda: nk, b: v, ldb: ldv,
-                       c: out + r0 * ldo, ldc: ldo)
+            if let packedValues {
+                Kernels.f32GEMM(a: scratch, lda: nk, m: m, packed: packedValues.pointer, n: vDim, k: nk, bias: nil,
+                                residual: nil, ldr: 0, activation: .none, out: out + r0 * ldo, ldo: ldo)
+            } else {
+                BLAS.sgemm(m: m, n: vDim, k: nk, a: scratch, lda: nk, b: v, ldb: ldv,
+                           c: out + r0 * ldo, ldc: ldo)
+            }
             r0 = r1
         }
+        withExtendedLifetime((packedKeys, packedValues)) {}
     }
+
+    /// Fewest query rows for which ``run(queries:keys:qkDim:vDim:q:ldq:k:ldk:v:ldv:out:ldo:scale:scratch:scratchCount:modifier:)``
+    /// packs the keys for the own GEMM (below it the packing costs about as much as the product).
+    static let ownMinimumQueries = 48
+
+    /// Scores per query block on the own GEMM (64 K floats = 256 KB: a block stays in L2 between its steps).
+    static let ownBlockElements = 1 << 16
 
     /// Scratch size (in floats) for attention over `nq × nk` scores.
     package static func scratchCount(queries nq: Int, keys nk: Int) -> Int {
