@@ -25,18 +25,26 @@ static inline float bf16_to_float(uint16_t h) {
     return f;
 }
 
-static void bf16_pack_impl(const float *wf, const uint16_t *wb, ptrdiff_t n, ptrdiff_t k, uint16_t *packed) {
+static void bf16_pack_impl(const float *wf, const uint16_t *wb, ptrdiff_t rs, ptrdiff_t cs, ptrdiff_t n, ptrdiff_t k,
+                           float scale, uint16_t *packed) {
     ptrdiff_t kp = mk_bf16_padded_depth(k), np = mk_q8_padded_columns(n), kg = kp / 2;
     memset(packed, 0, (size_t)(np * kp) * sizeof(uint16_t));
     for (ptrdiff_t j = 0; j < n; j++) {
         ptrdiff_t p = j / 16, c = j % 16;
         for (ptrdiff_t t = 0; t < k; t++)
-            packed[(p * kg + t / 2) * 32 + c * 2 + t % 2] = wf ? mk_bf16_from_float(wf[j * k + t]) : wb[j * k + t];
+            packed[(p * kg + t / 2) * 32 + c * 2 + t % 2] =
+                wf ? mk_bf16_from_float(wf[j * rs + t * cs] * scale) : wb[j * rs + t * cs];
     }
 }
 
-void mk_bf16_pack(const float *w, ptrdiff_t n, ptrdiff_t k, uint16_t *packed) { bf16_pack_impl(w, NULL, n, k, packed); }
-void mk_bf16_pack_bits(const uint16_t *w, ptrdiff_t n, ptrdiff_t k, uint16_t *packed) { bf16_pack_impl(NULL, w, n, k, packed); }
+void mk_bf16_pack(const float *w, ptrdiff_t n, ptrdiff_t k, uint16_t *packed) { bf16_pack_impl(w, NULL, k, 1, n, k, 1.0f, packed); }
+void mk_bf16_pack_bits(const uint16_t *w, ptrdiff_t n, ptrdiff_t k, uint16_t *packed) {
+    bf16_pack_impl(NULL, w, k, 1, n, k, 1.0f, packed);
+}
+void mk_bf16_pack_strided(const float *w, ptrdiff_t rs, ptrdiff_t cs, ptrdiff_t n, ptrdiff_t k, float scale,
+                          uint16_t *packed) {
+    bf16_pack_impl(w, NULL, rs, cs, n, k, scale, packed);
+}
 
 #ifdef MK_X86
 MK_BF16_T static void bf16_convert_rows_avx512(const float *x, ptrdiff_t ldx, ptrdiff_t rows, ptrdiff_t k,

@@ -237,6 +237,9 @@ public struct ViTAttention: Sendable {
             gatheredW = Self.gather(tw, q: w, k: w)
         }
         let useRel = gatheredH != nil
+        // A reduced-precision block (int8 or bf16 projections) runs its attention products in bf16 where the CPU
+        // has AVX512_BF16 (fp32 elsewhere); the accuracy is measured in docs/precision.md.
+        let products: Precision = qkv.precision == .fp32 ? .fp32 : .bf16
         let d = headDim, ld = 3 * dim, heads = numHeads
         packed.withUnsafeBufferPointer { pbuf in
         attended.withUnsafeMutableBufferPointer { obuf in
@@ -277,7 +280,7 @@ public struct ViTAttention: Sendable {
                                 q: q, ldq: ld, k: k, ldk: ld, v: v, ldv: ld,
                                 out: op.pointer + bi * tokens * dim + head * d, ldo: dim,
                                 scale: scale, scratch: s.baseAddress!, scratchCount: scratchCount,
-                                modifier: modifier)
+                                modifier: modifier, products: products)
                         }
                     }
                 }

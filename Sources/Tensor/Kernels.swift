@@ -273,6 +273,16 @@ package enum Kernels {
         mk_bf16_pack(w, n, k, packed)
     }
 
+    /// bf16 values of the 16-column panel form of an (n × k) matrix.
+    package static func bf16PackedCount(n: Int, k: Int) -> Int { mk_q8_padded_columns(n) * mk_bf16_padded_depth(k) }
+
+    /// Packs element `(j, t) = w[j·rowStride + t·columnStride] · scale` of an (n × k) matrix, rounded to bf16
+    /// after the multiply, into 16-column panels (attention keys with the scale folded in, or values transposed).
+    package static func bf16Pack(_ w: UnsafePointer<Float>, rowStride: Int, columnStride: Int, n: Int, k: Int,
+                                 scale: Float = 1, into packed: UnsafeMutablePointer<UInt16>) {
+        mk_bf16_pack_strided(w, rowStride, columnStride, n, k, scale, packed)
+    }
+
     /// Packs (n × k) bf16 weights into 16-column panels.
     package static func bf16PackBits(_ w: UnsafePointer<UInt16>, n: Int, k: Int, into packed: UnsafeMutablePointer<UInt16>) {
         mk_bf16_pack_bits(w, n, k, packed)

@@ -10,7 +10,9 @@
 ///   exact int32 accumulation, dequantisation + bias + activation fused into the GEMM.
 /// - ``bf16``: bf16 weights and activations, fp32 accumulation; needs AVX512_BF16 (see ``isSupported``).
 ///
-/// Prompt encoder, mask decoder, softmax, layer norms, convolutions and attention products stay fp32.
+/// The ViT's attention products also run in bf16 under both reduced precisions where the CPU has AVX512_BF16
+/// (`AttentionKernel`); prompt encoder, mask decoder, softmax, layer norms, convolutions and TinyViT's window
+/// attention stay fp32.
 public enum Precision: String, Sendable, CaseIterable, Codable, CustomStringConvertible {
     case fp32
     case int8

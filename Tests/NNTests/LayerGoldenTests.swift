@@ -141,6 +141,83 @@ final class LayerGoldenTests: XCTestCase {
         }
     }
 
+    /// `products: .bf16` (the reduced-precision encoders' attention) against a double-precision model of its
+    /// arithmetic: queries, keys × scale, probabilities and values rounded to bf16, exact sums. Covers partial
+    /// query blocks, odd depths and key counts (padded pairs), strided operands, and the lone-call fallback to fp32.
+    func testHeadAttentionBF16ProductsFollowTheirArithmetic() {
+        guard BF16KernelVariant.nativeAvailable else {
+            print("[LayerGoldenTests] NOT TESTED: bf16 attention products — this CPU lacks AVX512_BF16 (they fall back to fp32)")
+            return
+        }
+        func bf(_ x: Float) -> Double { Double(Float(bitPattern: UInt32(Kernels.bf16(x)) << 16)) }
+        var rng = SystemRandomNumberGenerator()
+        for (nq, nk, depth, vw) in [(60, 200, 16, 12), (130, 700, 24, 20), (49, 49, 32, 32), (50, 101, 7, 9)] {
+            let (ldq, ldk, ldv, ldo) = (depth + 3, depth + 1, vw + 2, vw + 1)
+            let q = (0..<(nq * ldq)).map { _ in Float.random(in: -2...2, using: &rng) }
+            let k = (0..<(nk * ldk)).map { _ in Float.random(in: -2...2, using: &rng) }
+            let v = (0..<(nk * ldv)).map { _ in Float.random(in: -1...1, using: &rng) }
+            let bias = (0..<(nq * nk)).map { _ in Float.random(in: -1...1, using: &rng) }
+            let scale: Float = 0.375
+            var model = [Double](repeating: 0, count: nq * vw), exact = model
+            for i in 0..<nq {
+                let sb = (0..<nk).map { t in (0..<depth).reduce(0.0) { $0 + bf(q[i * ldq + $1]) * bf(k[t * ldk + $1] * scale) } + Double(bias[i * nk + t]) }
+                let se = (0..<nk).map { t in (0..<depth).reduce(0.0) { $0 + Double(q[i * ldq + $1]) * Double(k[t * ldk + $1]) } * Double(scale) + Double(bias[i * nk + t]) }
+                let mb = sb.max()!, eb = sb.map { Foundation.exp($0 - mb) }, sumB = eb.reduce(0, +)
+                let me = se.max()!, ee = se.map { Foundation.exp($0 - me) }, sumE = ee.reduce(0, +)
+                for c in 0..<vw {
+                    model[i * vw + c] = (0..<nk).reduce(0.0) { $0 + bf(Float(eb[$1] / sumB)) * bf(v[$1 * ldv + c]) }
+                    exact[i * vw + c] = (0..<nk).reduce(0.0) { $0 + ee[$1] * Double(v[$1 * ldv + c]) } / sumE
+                }
+            }
+            func attend(insideRegion: Bool) -> [Float] {
+                var out = [Float](repeating: .nan, count: nq * ldo)
+                let op = SendablePointer(UnsafeMutablePointer<Float>.allocate(capacity: nq * ldo))
+                op.pointer.initialize(repeating: .nan, count: nq * ldo)
+                let body: (Range<Int>) -> Void = { hs in
+                    guard hs.contains(0) else { return }
+                    var scratch = [Float](repeating: .nan, count: nq * nk)
+                    q.withUnsafeBufferPointer { qb in k.withUnsafeBufferPointer { kb in v.withUnsafeBufferPointer { vb in
+                        bias.withUnsafeBufferPointer { bb in scratch.withUnsafeMutableBufferPointer { sb in
+                            AttentionKernel.run(queries: nq, keys: nk, qkDim: depth, vDim: vw, q: qb.baseAddress!, ldq: ldq,
+                                                k: kb.baseAddress!, ldk: ldk, v: vb.baseAddress!, ldv: ldv,
+                                                out: op.pointer, ldo: ldo, scale: scale,
+                                                scratch: sb.baseAddress!, scratchCount: sb.count, modifier: { rows, scores, ld in
+                                for (r, i) in rows.enumerated() { for t in 0..<nk { scores[r * ld + t] += bb[i * nk + t] } }
+                            }, products: .bf16)
+                        } }
+                    } } }
+                }
+                if insideRegion { Parallel.forRanges(2, body) } else { body(0..<1) }
+                out = Array(UnsafeBufferPointer(start: op.pointer, count: nq * ldo))
+                op.pointer.deallocate()
+                return out
+            }
+            let tag = "\(nq)×\(nk)×\(depth)"
+            let out = attend(insideRegion: true)
+            var sumModel = 0.0, sumExact = 0.0, maxModel = 0.0
+            for i in 0..<nq {
+                for c in 0..<vw {
+                    let o = Double(out[i * ldo + c])
+                    sumModel += abs(o - model[i * vw + c]); maxModel = max(maxModel, abs(o - model[i * vw + c]))
+                    sumExact += abs(o - exact[i * vw + c])
+                }
+                XCTAssertTrue(out[i * ldo + vw].isNaN, "\(tag): wrote past the value width")
+            }
+            let n = Double(nq * vw)
+            print("[LayerGoldenTests] bf16 attention \(tag): mean |Δ| to its bf16 model \(sumModel / n) (max \(maxModel)), to exact fp64 \(sumExact / n)")
+            XCTAssertLessThan(sumModel / n, 1e-6, "\(tag): bf16 products follow their arithmetic")
+            XCTAssertLessThan(maxModel, 1e-3, "\(tag): bf16 products follow their arithmetic")
+            XCTAssertLessThan(sumExact / n, 5e-3, "\(tag): bf16 attention stays near the exact result")
+            // A lone call with several compute threads leaves the products to OpenBLAS in fp32.
+            if ComputeThreads.count > 1 {
+                let lone = attend(insideRegion: false)
+                for i in 0..<nq { for c in 0..<vw {
+                    XCTAssertEqual(Double(lone[i * ldo + c]), exact[i * vw + c], accuracy: 2e-5, "\(tag) lone call [\(i), \(c)]")
+                } }
+            }
+        }
+    }
+
     /// The keys-as-rows attention for a few queries (the decoder's token→image attention) against a double-precision
     /// softmax attention: several key blocks with a partial last one, large score spreads (the column maxima keep
     /// exp finite), strided keys and values, and a value width other than the depth.

@@ -73,6 +73,10 @@ uint16_t mk_bf16_from_float(float x);
 /// Packs row-major (n × k) float weights, rounded to bf16, into panels (mk_q8_padded_columns(n)·
 /// mk_bf16_padded_depth(k) values).
 void mk_bf16_pack(const float *w, ptrdiff_t n, ptrdiff_t k, uint16_t *packed);
+/// Packs element (j, t) = w[j·rs + t·cs]·scale (rounded to bf16 after the multiply) of an (n × k) matrix into
+/// panels, like mk_bf16_pack: attention keys (rs = row stride, cs = 1) or values transposed (rs = 1, cs = stride).
+void mk_bf16_pack_strided(const float *w, ptrdiff_t rs, ptrdiff_t cs, ptrdiff_t n, ptrdiff_t k, float scale,
+                          uint16_t *packed);
 /// Packs row-major (n × k) bf16 weights into panels.
 void mk_bf16_pack_bits(const uint16_t *w, ptrdiff_t n, ptrdiff_t k, uint16_t *packed);
 /// Rounds `rows` rows of k floats (stride ldx) to bf16 rows of stride ldq, zero-filled up to the padded depth.

@@ -24,6 +24,11 @@ package struct AttentionKernel {
     /// and the queries go in blocks of ``ownBlockElements`` scores, so each block's scores stay in cache from
     /// the product through the position terms and the softmax to the second product. Otherwise OpenBLAS runs
     /// them on chunks of up to ``maxChunkElements`` scores.
+    ///
+    /// `products: .bf16` (the reduced-precision image encoders) runs both products on the bf16 GEMM instead —
+    /// queries, keys times the scale, probabilities and values rounded to bf16, fp32 accumulation; position
+    /// terms and softmax stay fp32 — where the CPU has AVX512_BF16 and the call is one thread's share of the work
+    /// with at least ``ownMinimumQueries`` queries; otherwise the fp32 paths above.
     package static func run(
         queries nq: Int, keys nk: Int, qkDim: Int, vDim: Int,
         q: UnsafePointer<Float>, ldq: Int,
@@ -32,23 +37,34 @@ package struct AttentionKernel {
         out: UnsafeMutablePointer<Float>, ldo: Int,
         scale: Float,
         scratch: UnsafeMutablePointer<Float>, scratchCount: Int,
-        modifier: ScoreModifier? = nil
+        modifier: ScoreModifier? = nil,
+        products: Precision = .fp32
     ) {
         if nq == 0 { return }
         let ownThread = Parallel.isInsideParallelRegion || ComputeThreads.count == 1
-        let ownScores = ownThread && nq >= ownMinimumQueries && FP32PackedWeights.isPreferred(inFeatures: qkDim)
+        let bf16 = products == .bf16 && ownThread && nq >= ownMinimumQueries && BF16KernelVariant.nativeAvailable
+        let ownScores = !bf16 && ownThread && nq >= ownMinimumQueries && FP32PackedWeights.isPreferred(inFeatures: qkDim)
         let ownValues = ownScores && FP32PackedWeights.isPreferred(inFeatures: nk)
         let packedKeys = ownScores ? TensorStorage(uninitializedCount: Kernels.f32PackedCount(n: nk, k: qkDim)) : nil
         let packedValues = ownValues ? TensorStorage(uninitializedCount: Kernels.f32PackedCount(n: vDim, k: nk)) : nil
         if let packedKeys { Kernels.f32Pack(k, rowStride: ldk, columnStride: 1, n: nk, k: qkDim, scale: scale, into: packedKeys.pointer) }
         if let packedValues { Kernels.f32Pack(v, rowStride: 1, columnStride: ldv, n: vDim, k: nk, into: packedValues.pointer) }
         var chunk = max(1, min(nq, scratchCount / max(nk, 1)))
-        if ownValues { chunk = min(chunk, max(12, ownBlockElements / max(nk, 1) / 12 * 12)) }
+        if ownValues || bf16 { chunk = min(chunk, max(12, ownBlockElements / max(nk, 1) / 12 * 12)) }
+        let halves = bf16 ? BF16Operands(queries: chunk, keys: nk, qkDim: qkDim, vDim: vDim) : nil
+        if let halves {
+            Kernels.bf16Pack(k, rowStride: ldk, columnStride: 1, n: nk, k: qkDim, scale: scale, into: halves.keys)
+            Kernels.bf16Pack(v, rowStride: 1, columnStride: ldv, n: vDim, k: nk, into: halves.values)
+        }
         var r0 = 0
         while r0 < nq {
             let r1 = min(nq, r0 + chunk)
             let m = r1 - r0
-            if let packedKeys {
+            if let h = halves {
+                Kernels.bf16ConvertRows(q + r0 * ldq, ldx: ldq, rows: m, k: qkDim, into: h.queries, ldq: h.qkDepth)
+                Kernels.bf16GEMM(a: h.queries, lda: h.qkDepth, m: m, packed: h.keys, n: nk, paddedDepth: h.qkDepth,
+                                 bias: nil, activation: .none, out: scratch, ldo: nk)
+            } else if let packedKeys {
                 Kernels.f32GEMM(a: q + r0 * ldq, lda: ldq, m: m, packed: packedKeys.pointer, n: nk, k: qkDim, bias: nil,
                                 residual: nil, ldr: 0, activation: .none, out: scratch, ldo: nk)
             } else {
@@ -60,7 +76,11 @@ package struct AttentionKernel {
             Parallel.forRanges(m, minimumPerThread: max(1, 16384 / max(nk, 1))) { rr in
                 Kernels.softmaxRows(s.pointer + rr.lowerBound * nk, rows: rr.count, columns: nk, stride: nk)
             }
-            if let packedValues {
+            if let h = halves {
+                Kernels.bf16ConvertRows(scratch, ldx: nk, rows: m, k: nk, into: h.probabilities, ldq: h.keyDepth)
+                Kernels.bf16GEMM(a: h.probabilities, lda: h.keyDepth, m: m, packed: h.values, n: vDim,
+                                 paddedDepth: h.keyDepth, bias: nil, activation: .none, out: out + r0 * ldo, ldo: ldo)
+            } else if let packedValues {
                 Kernels.f32GEMM(a: scratch, lda: nk, m: m, packed: packedValues.pointer, n: vDim, k: nk, bias: nil,
                                 residual: nil, ldr: 0, activation: .none, out: out + r0 * ldo, ldo: ldo)
             } else {
@@ -69,7 +89,32 @@ package struct AttentionKernel {
             }
             r0 = r1
         }
-        withExtendedLifetime((packedKeys, packedValues)) {}
+        withExtendedLifetime((packedKeys, packedValues, halves)) {}
+    }
+
+    /// The bf16 operands of one ``run(queries:keys:qkDim:vDim:q:ldq:k:ldk:v:ldv:out:ldo:scale:scratch:scratchCount:modifier:products:)``
+    /// with `products: .bf16`: keys (scale folded in) and transposed values in the bf16 GEMM's panels, and one
+    /// query block's rows of queries and of probabilities, all in one buffer from the tensor pool.
+    final class BF16Operands {
+        let storage: TensorStorage
+        let keys, values, queries, probabilities: UnsafeMutablePointer<UInt16>
+        /// Padded depths of the two products (head width, key count).
+        let qkDepth, keyDepth: Int
+
+        init(queries chunk: Int, keys nk: Int, qkDim: Int, vDim: Int) {
+            qkDepth = Kernels.bf16PaddedDepth(qkDim)
+            keyDepth = Kernels.bf16PaddedDepth(nk)
+            let align = { (n: Int) in (n + 31) / 32 * 32 }          // 64-byte boundaries
+            let sizes = [Kernels.bf16PackedCount(n: nk, k: qkDim), Kernels.bf16PackedCount(n: vDim, k: nk),
+                         chunk * qkDepth, chunk * keyDepth].map(align)
+            let total = sizes.reduce(0, +)
+            storage = TensorStorage(uninitializedCount: (total + 1) / 2)
+            let base = UnsafeMutableRawPointer(storage.pointer).bindMemory(to: UInt16.self, capacity: total)
+            keys = base
+            values = base + sizes[0]
+            queries = values + sizes[1]
+            probabilities = queries + sizes[2]
+        }
     }
 
     /// Fewest query rows for which ``run(queries:keys:qkDim:vDim:q:ldq:k:ldk:v:ldv:out:ldo:scale:scratch:scratchCount:modifier:)``
