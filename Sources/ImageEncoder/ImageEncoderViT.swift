@@ -94,7 +94,7 @@ public struct ImageEncoderViT: Sendable {
             }
         }
         for block in blocks { x = block(x) }
-        return neck(x.permuted([0, 3, 1, 2]))
+        return neck(channelsLast: x)
     }
 }
 

@@ -76,13 +76,13 @@ public struct TinyViT: Sendable {
                      && image.shape[2] == configuration.imageSize && image.shape[3] == configuration.imageSize,
                      "TinyViT expects (B, \(configuration.inChannels), \(configuration.imageSize), \(configuration.imageSize)), got \(image.shape)")
         // Channels-last from the patch embedding on: (B, S, S, C0), then (B, L, C) tokens after the first
-        // PatchMerging; only the neck is NCHW.
+        // PatchMerging; the neck hands back the NCHW embedding.
         var tokens = layer0.channelsLast(patchEmbed.channelsLast(image))
         if tokens.rank == 4 { tokens = tokens.reshaped([tokens.shape[0], tokens.shape[1] * tokens.shape[2], tokens.shape[3]]) }
         for layer in layers { tokens = layer(tokens) }
         let b = tokens.shape[0], c = tokens.shape[2]
         let side = configuration.resolution(ofStage: configuration.embedDims.count - 1)
-        return neck(tokens.reshaped([b, side, side, c]).permuted([0, 3, 1, 2]))
+        return neck(channelsLast: tokens.reshaped([b, side, side, c]))
     }
 
     /// `PatchEmbed`: 1×1 Conv2d_BN → GELU → 1×1 Conv2d_BN (`seq.0`, `seq.2`), computed channels-last as two

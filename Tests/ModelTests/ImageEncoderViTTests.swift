@@ -52,6 +52,28 @@ final class ImageEncoderViTTests: XCTestCase {
         try n.check(neck(try n.input("x")), against: "y")
     }
 
+    /// The channels-last neck (gathered 3×3 neighbourhoods in blocks of pixels, own GEMM) against the NCHW
+    /// convolutions and LayerNorm2d of the same weights, on two images whose rows the blocks split unevenly
+    /// (width 120: blocks of 4 rows, one spanning both images), with the borders' zero padding.
+    func testNeckChannelsLastMatchesTheNCHWConvolutions() throws {
+        let scope = WeightLoader(DeterministicWeights()).scope("neck")
+        let (cin, cout, h, w) = (12, 8, 5, 120)
+        let neck = try EncoderNeck(scope, inChannels: cin, outChannels: cout)
+        let w1 = try scope[0].tensor("weight", shape: [cout, cin, 1, 1]), w2 = try scope[2].tensor("weight", shape: [cout, cout, 3, 3])
+        let (g1, b1) = (try scope[1].tensor("weight", shape: [cout]), try scope[1].tensor("bias", shape: [cout]))
+        let (g2, b2) = (try scope[3].tensor("weight", shape: [cout]), try scope[3].tensor("bias", shape: [cout]))
+        var rng = SystemRandomNumberGenerator()
+        let x = Tensor(shape: [2, cin, h, w], scalars: (0..<(2 * cin * h * w)).map { _ in Float.random(in: -1...1, using: &rng) })
+        let want = x.conv2d(weight: w1).layerNorm2d(weight: g1, bias: b1, eps: 1e-6)
+            .conv2d(weight: w2, padding: (1, 1)).layerNorm2d(weight: g2, bias: b2, eps: 1e-6)
+        let got = neck(x)
+        XCTAssertEqual(got.shape, [2, cout, h, w])
+        let (a, b) = (got.scalars, want.scalars)
+        let worst = zip(a, b).map { abs($0 - $1) }.max() ?? .infinity
+        XCTAssertLessThan(worst, 1e-4, "channels-last neck vs NCHW convolutions")
+        XCTAssertGreaterThan(b.map(abs).max() ?? 0, 0.5, "the reference is not trivially small")
+    }
+
     /// Full-width ViT-B blocks (768 dims, 12 heads) with generated weights, windowed and global.
     func testViTBBlocksFullWidth() throws {
         for name in ["vitb_block_windowed", "vitb_block_global"] {

@@ -100,6 +100,16 @@ public struct Linear: Sendable {
         storage = Self.storage(w.reshaped([w.shape[0], w.shape[1]]), precision: .fp32, packed: true)
     }
 
+    /// An fp32 layer on a weight computed at load (e.g. a reordered convolution kernel), packed for the own GEMM
+    /// where it is preferred.
+    public init(packing weight: Tensor, bias: Tensor?) {
+        precondition(weight.rank == 2, "Linear weight must be 2-D")
+        self.bias = bias
+        inFeatures = weight.shape[1]
+        outFeatures = weight.shape[0]
+        storage = Self.storage(weight, precision: .fp32, packed: true)
+    }
+
     /// A layer on already reduced weights (e.g. read from a converted weight file).
     package init(storage: Storage, bias: Tensor?) {
         self.storage = storage
