@@ -80,6 +80,21 @@ final class LayerGoldenTests: XCTestCase {
         XCTAssertEqual(Double(out[0]), expected, accuracy: 1e-4)
     }
 
+    /// Random strided operands of one attention head: q (nq × depth, stride depth + 3), k (stride depth + 1),
+    /// v (nk × vw, stride vw + 2), an additive score term (nq × nk) and the output stride vw + 1.
+    struct HeadOperands {
+        let ldq, ldk, ldv, ldo: Int
+        let q, k, v, bias: [Float]
+        let scale: Float = 0.375
+        init(queries nq: Int, keys nk: Int, depth: Int, valueWidth vw: Int, using rng: inout SystemRandomNumberGenerator) {
+            (ldq, ldk, ldv, ldo) = (depth + 3, depth + 1, vw + 2, vw + 1)
+            q = (0..<(nq * ldq)).map { _ in Float.random(in: -2...2, using: &rng) }
+            k = (0..<(nk * ldk)).map { _ in Float.random(in: -2...2, using: &rng) }
+            v = (0..<(nk * ldv)).map { _ in Float.random(in: -1...1, using: &rng) }
+            bias = (0..<(nq * nk)).map { _ in Float.random(in: -1...1, using: &rng) }
+        }
+    }
+
     /// One head of attention (``AttentionKernel/run``) against a double-precision softmax attention on every path
     /// it takes: the own GEMM on a worker thread (keys packed with the scale folded in; values transposed into
     /// panels where the own GEMM takes their depth; query blocks with a partial last one), OpenBLAS for a lone
@@ -89,12 +104,8 @@ final class LayerGoldenTests: XCTestCase {
         var rng = SystemRandomNumberGenerator()
         for (nq, nk, depth, vw, scratchRows) in [(60, 200, 16, 12, 60), (130, 700, 24, 20, 50), (10, 64, 8, 8, 10),
                                                  (49, 49, 32, 32, 49)] {
-            let (ldq, ldk, ldv, ldo) = (depth + 3, depth + 1, vw + 2, vw + 1)
-            let q = (0..<(nq * ldq)).map { _ in Float.random(in: -2...2, using: &rng) }
-            let k = (0..<(nk * ldk)).map { _ in Float.random(in: -2...2, using: &rng) }
-            let v = (0..<(nk * ldv)).map { _ in Float.random(in: -1...1, using: &rng) }
-            let bias = (0..<(nq * nk)).map { _ in Float.random(in: -1...1, using: &rng) }
-            let scale: Float = 0.375
+            let ops = HeadOperands(queries: nq, keys: nk, depth: depth, valueWidth: vw, using: &rng)
+            let (ldq, ldk, ldv, ldo, q, k, v, bias, scale) = (ops.ldq, ops.ldk, ops.ldv, ops.ldo, ops.q, ops.k, ops.v, ops.bias, ops.scale)
             // Reference: softmax(scale·q·kᵀ + bias)·v in double.
             var want = [Double](repeating: 0, count: nq * vw)
             for i in 0..<nq {
@@ -152,20 +163,25 @@ final class LayerGoldenTests: XCTestCase {
         func bf(_ x: Float) -> Double { Double(Float(bitPattern: UInt32(Kernels.bf16(x)) << 16)) }
         var rng = SystemRandomNumberGenerator()
         for (nq, nk, depth, vw) in [(60, 200, 16, 12), (130, 700, 24, 20), (49, 49, 32, 32), (50, 101, 7, 9)] {
-            let (ldq, ldk, ldv, ldo) = (depth + 3, depth + 1, vw + 2, vw + 1)
-            let q = (0..<(nq * ldq)).map { _ in Float.random(in: -2...2, using: &rng) }
-            let k = (0..<(nk * ldk)).map { _ in Float.random(in: -2...2, using: &rng) }
-            let v = (0..<(nk * ldv)).map { _ in Float.random(in: -1...1, using: &rng) }
-            let bias = (0..<(nq * nk)).map { _ in Float.random(in: -1...1, using: &rng) }
-            let scale: Float = 0.375
-            var model = [Double](repeating: 0, count: nq * vw), exact = model
+            let ops = HeadOperands(queries: nq, keys: nk, depth: depth, valueWidth: vw, using: &rng)
+            let (ldq, ldk, ldv, ldo, q, k, v, bias, scale) = (ops.ldq, ops.ldk, ops.ldv, ops.ldo, ops.q, ops.k, ops.v, ops.bias, ops.scale)
+            // `slack`: a probability within ~6e-5 (relative) of a bf16 rounding boundary may round either way in
+            // the kernel's fp32 softmax; the model takes the midpoint and allows half the gap times |v| for it.
+            var model = [Double](repeating: 0, count: nq * vw), exact = model, slack = model
             for i in 0..<nq {
                 let sb = (0..<nk).map { t in (0..<depth).reduce(0.0) { $0 + bf(q[i * ldq + $1]) * bf(k[t * ldk + $1] * scale) } + Double(bias[i * nk + t]) }
                 let se = (0..<nk).map { t in (0..<depth).reduce(0.0) { $0 + Double(q[i * ldq + $1]) * Double(k[t * ldk + $1]) } * Double(scale) + Double(bias[i * nk + t]) }
                 let mb = sb.max()!, eb = sb.map { Foundation.exp($0 - mb) }, sumB = eb.reduce(0, +)
                 let me = se.max()!, ee = se.map { Foundation.exp($0 - me) }, sumE = ee.reduce(0, +)
+                let (pm, ph) = (0..<nk).map { t -> (Double, Double) in
+                    let u = Float(eb[t] / sumB).bitPattern, low = Int(u & 0xFFFF)
+                    guard abs(low - 0x8000) < 1024 else { return (bf(Float(bitPattern: u)), 0) }
+                    let lo = Double(Float(bitPattern: u & 0xFFFF_0000)), hi = Double(Float(bitPattern: (u & 0xFFFF_0000) + 0x1_0000))
+                    return ((lo + hi) / 2, (hi - lo) / 2)
+                }.reduce(into: ([Double](), [Double]())) { $0.0.append($1.0); $0.1.append($1.1) }
                 for c in 0..<vw {
-                    model[i * vw + c] = (0..<nk).reduce(0.0) { $0 + bf(Float(eb[$1] / sumB)) * bf(v[$1 * ldv + c]) }
+                    model[i * vw + c] = (0..<nk).reduce(0.0) { $0 + pm[$1] * bf(v[$1 * ldv + c]) }
+                    slack[i * vw + c] = (0..<nk).reduce(0.0) { $0 + ph[$1] * abs(bf(v[$1 * ldv + c])) }
                     exact[i * vw + c] = (0..<nk).reduce(0.0) { $0 + ee[$1] * Double(v[$1 * ldv + c]) } / sumE
                 }
             }
@@ -197,16 +213,15 @@ final class LayerGoldenTests: XCTestCase {
             var sumModel = 0.0, sumExact = 0.0, maxModel = 0.0
             for i in 0..<nq {
                 for c in 0..<vw {
-                    let o = Double(out[i * ldo + c])
-                    sumModel += abs(o - model[i * vw + c]); maxModel = max(maxModel, abs(o - model[i * vw + c]))
+                    let o = Double(out[i * ldo + c]), d = abs(o - model[i * vw + c])
+                    sumModel += d; maxModel = max(maxModel, d)
                     sumExact += abs(o - exact[i * vw + c])
+                    XCTAssertLessThanOrEqual(d, 1e-5 + slack[i * vw + c], "\(nq)×\(nk)×\(depth) [\(i), \(c)]: bf16 products follow their arithmetic")
                 }
                 XCTAssertTrue(out[i * ldo + vw].isNaN, "\(tag): wrote past the value width")
             }
             let n = Double(nq * vw)
             print("[LayerGoldenTests] bf16 attention \(tag): mean |Δ| to its bf16 model \(sumModel / n) (max \(maxModel)), to exact fp64 \(sumExact / n)")
-            XCTAssertLessThan(sumModel / n, 1e-6, "\(tag): bf16 products follow their arithmetic")
-            XCTAssertLessThan(maxModel, 1e-3, "\(tag): bf16 products follow their arithmetic")
             XCTAssertLessThan(sumExact / n, 5e-3, "\(tag): bf16 attention stays near the exact result")
             // A lone call with several compute threads leaves the products to OpenBLAS in fp32.
             if ComputeThreads.count > 1 {
