@@ -41,8 +41,46 @@ void mk_bf16_pack(const float *w, ptrdiff_t n, ptrdiff_t k, uint16_t *packed) { 
 void mk_bf16_pack_bits(const uint16_t *w, ptrdiff_t n, ptrdiff_t k, uint16_t *packed) {
     bf16_pack_impl(NULL, w, k, 1, n, k, 1.0f, packed);
 }
+#ifdef MK_X86
+// One 64-byte panel row (16 columns × one depth pair) per step: two masked gathers (columns past n and a depth
+// past k read as 0), the scale, and vcvtne2ps2bf16 (round to nearest even, as mk_bf16_from_float for normal
+// values); a permute interleaves the pair. Per-call packing of attention keys and values (AttentionKernel).
+MK_BF16_T static void bf16_pack_strided_avx512(const float *w, ptrdiff_t rs, ptrdiff_t cs, ptrdiff_t n, ptrdiff_t k,
+                                               float scale, uint16_t *packed) {
+    ptrdiff_t kp = mk_bf16_padded_depth(k), panels = mk_q8_padded_columns(n) / 16, kg = kp / 2;
+    const __m512i lanes = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    const __m512i rows = _mm512_mullo_epi32(lanes, _mm512_set1_epi32((int)rs));
+    const __m512i second = _mm512_add_epi32(rows, _mm512_set1_epi32((int)cs));
+    // cvtne2ps(b, a) = [bf16(a0..a15), bf16(b0..b15)]; the panel wants a0 b0 a1 b1 ….
+    const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8,
+                                                23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    const __m512 vs = _mm512_set1_ps(scale);
+    for (ptrdiff_t p = 0; p < panels; p++) {
+        ptrdiff_t left = n - p * 16;
+        __mmask16 cols = left >= 16 ? (__mmask16)0xFFFF : mk_tail16(left);
+        const float *base = w + p * 16 * rs;
+        for (ptrdiff_t g = 0; g < kg; g++) {
+            const float *at = base + 2 * g * cs;
+            __m512 a = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), cols, rows, at, 4);
+            __m512 b = 2 * g + 1 < k ? _mm512_mask_i32gather_ps(_mm512_setzero_ps(), cols, second, at, 4) : _mm512_setzero_ps();
+            __m512bh h = _mm512_cvtne2ps_pbh(_mm512_mul_ps(b, vs), _mm512_mul_ps(a, vs));
+            __m512i bits;
+            memcpy(&bits, &h, sizeof bits);
+            _mm512_storeu_si512((void *)(packed + (p * kg + g) * 32), _mm512_permutexvar_epi16(interleave, bits));
+        }
+    }
+}
+#endif
+
 void mk_bf16_pack_strided(const float *w, ptrdiff_t rs, ptrdiff_t cs, ptrdiff_t n, ptrdiff_t k, float scale,
                           uint16_t *packed) {
+#ifdef MK_X86
+    // Gather offsets are 32-bit: 15·rs + cs must fit.
+    if (mk_bf16_native() && 15 * rs + cs <= INT32_MAX && rs >= 0 && cs >= 0) {
+        bf16_pack_strided_avx512(w, rs, cs, n, k, scale, packed);
+        return;
+    }
+#endif
     bf16_pack_impl(w, NULL, rs, cs, n, k, scale, packed);
 }
 

@@ -170,6 +170,27 @@ final class QuantizedGEMMTests: XCTestCase {
         XCTAssertLessThan(maxErr, 0.02 * maxRef, "int8 stays within 2% of the exact product's range")
     }
 
+    /// Strided bf16 packing (attention keys with the scale folded in, values transposed) against the panel formula
+    /// `packed[(p·kg + t/2)·32 + c·2 + t%2] = bf16(w[j·rs + t·cs] · scale)`, j = 16p + c, zeros in the padding;
+    /// odd and partial-panel shapes. Runs the AVX-512 gather packer where the CPU has AVX512_BF16.
+    func testBF16StridedPackingMatchesThePanelFormula() {
+        print("[QuantizedGEMMTests] strided bf16 pack: \(BF16KernelVariant.nativeAvailable ? "avx512-bf16 gather packer" : "portable (NOT TESTED: avx512-bf16 packer — AVX512_BF16 absent or capped by MEDSAM_KERNELS)")")
+        for (n, k) in [(1, 1), (16, 2), (17, 5), (40, 33), (64, 196), (200, 64)] {
+            for (rs, cs, count) in [(k + 3, 1, n * (k + 3)), (1, n + 2, k * (n + 2))] {
+                let w = (0..<count).map { _ in Float.random(in: -3...3, using: &rng) }
+                let scale: Float = 0.125
+                let kp = Kernels.bf16PaddedDepth(k), kg = kp / 2
+                var want = [UInt16](repeating: 0, count: Kernels.bf16PackedCount(n: n, k: k))
+                for j in 0..<n { for t in 0..<k { want[((j / 16) * kg + t / 2) * 32 + (j % 16) * 2 + t % 2] = Kernels.bf16(w[j * rs + t * cs] * scale) } }
+                var got = [UInt16](repeating: 0xFFFF, count: want.count)
+                w.withUnsafeBufferPointer { wb in got.withUnsafeMutableBufferPointer {
+                    Kernels.bf16Pack(wb.baseAddress!, rowStride: rs, columnStride: cs, n: n, k: k, scale: scale, into: $0.baseAddress!)
+                } }
+                XCTAssertEqual(got, want, "\(n)×\(k), strides \(rs), \(cs)")
+            }
+        }
+    }
+
     /// bf16 GEMM: each variant against a double-precision sum of the same bf16 values (bound: fp32 accumulation
     /// error), and the AVX512_BF16 variant against the portable reference of its pair order.
     func testBF16GEMMEveryVariant() throws {
