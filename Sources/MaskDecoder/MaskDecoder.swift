@@ -19,8 +19,7 @@ public struct DecoderMLP: Sendable {
     public func callAsFunction(_ x: Tensor) -> Tensor {
         var h = x
         for (i, layer) in layers.enumerated() {
-            h = layer(h)
-            if i < layers.count - 1 { h.applyReLU() }
+            h = layer(h, activation: i < layers.count - 1 ? .relu : .none)
         }
         if sigmoidOutput { h.applySigmoid() }
         return h
@@ -41,6 +40,9 @@ public struct DecoderMLP: Sendable {
 /// out.masks          // (1, 256, 256) low-res logits
 /// out.iouPredictions // [Float] of 1
 /// ```
+///
+/// Under `loader.scope("mask_decoder").packing(true)` (as the model registry loads it) the token-side Linear layers
+/// keep their weights packed for the package's own GEMM; the results are the same to rounding.
 public struct MaskDecoder: Sendable {
     public struct Configuration: Sendable, Hashable, Codable {
         public var transformerDim = 256

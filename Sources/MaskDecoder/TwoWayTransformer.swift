@@ -12,18 +12,34 @@ public struct DecoderAttention: Sendable {
     public let numHeads: Int
     public let internalDim: Int
 
+    /// Where the attention sits in the two-way transformer, which decides the projections whose PyTorch-layout
+    /// weights the reassociated cross attentions read directly (``attendImages(q:images:)`` reads the token→image
+    /// `k_proj` and `v_proj`, ``updateImages(_:tokenQ:tokenV:projectedQueries:norm:)`` the image→token `q_proj` and
+    /// `out_proj`). Those stay row-major; under a scope that ``WeightScope/packsWeights`` the others are packed for
+    /// the own GEMM. Only speed depends on it: every path works with either storage.
+    public enum Role: Sendable {
+        case selfAttention, tokenToImage, imageToToken
+    }
+
     /// - Throws: ``WeightError`` when a weight is missing or mis-shaped, or when `numHeads` does not divide
     ///   the internal width.
-    public init(_ scope: WeightScope, embeddingDim: Int, numHeads: Int, downsampleRate: Int = 1) throws {
+    public init(_ scope: WeightScope, embeddingDim: Int, numHeads: Int, downsampleRate: Int = 1,
+                role: Role = .selfAttention) throws {
         guard downsampleRate > 0, numHeads > 0, (embeddingDim / downsampleRate) % numHeads == 0 else {
             throw WeightError.invalidConfiguration(
                 "attention \(scope.prefix): num_heads \(numHeads) must divide embedding_dim / downsample_rate")
         }
         internalDim = embeddingDim / downsampleRate
-        qProj = try Linear(scope["q_proj"], inFeatures: embeddingDim, outFeatures: internalDim)
-        kProj = try Linear(scope["k_proj"], inFeatures: embeddingDim, outFeatures: internalDim)
-        vProj = try Linear(scope["v_proj"], inFeatures: embeddingDim, outFeatures: internalDim)
-        outProj = try Linear(scope["out_proj"], inFeatures: internalDim, outFeatures: embeddingDim)
+        let rowMajor = scope.packing(false)
+        let (q, k, v, o) = switch role {
+        case .selfAttention: (scope, scope, scope, scope)
+        case .tokenToImage: (scope, rowMajor, rowMajor, scope)
+        case .imageToToken: (rowMajor, scope, scope, rowMajor)
+        }
+        qProj = try Linear(q["q_proj"], inFeatures: embeddingDim, outFeatures: internalDim)
+        kProj = try Linear(k["k_proj"], inFeatures: embeddingDim, outFeatures: internalDim)
+        vProj = try Linear(v["v_proj"], inFeatures: embeddingDim, outFeatures: internalDim)
+        outProj = try Linear(o["out_proj"], inFeatures: internalDim, outFeatures: embeddingDim)
         self.numHeads = numHeads
     }
 
@@ -284,13 +300,15 @@ public struct TwoWayAttentionBlock: Sendable {
         selfAttn = try DecoderAttention(scope["self_attn"], embeddingDim: embeddingDim, numHeads: numHeads)
         norm1 = try LayerNorm(scope["norm1"], dim: embeddingDim)
         crossAttnTokenToImage = try DecoderAttention(scope["cross_attn_token_to_image"], embeddingDim: embeddingDim,
-                                                     numHeads: numHeads, downsampleRate: attentionDownsampleRate)
+                                                     numHeads: numHeads, downsampleRate: attentionDownsampleRate,
+                                                     role: .tokenToImage)
         norm2 = try LayerNorm(scope["norm2"], dim: embeddingDim)
         mlp = try MLPBlock(scope["mlp"], embeddingDim: embeddingDim, mlpDim: mlpDim, activation: .relu)
         norm3 = try LayerNorm(scope["norm3"], dim: embeddingDim)
         norm4 = try LayerNorm(scope["norm4"], dim: embeddingDim)
         crossAttnImageToToken = try DecoderAttention(scope["cross_attn_image_to_token"], embeddingDim: embeddingDim,
-                                                     numHeads: numHeads, downsampleRate: attentionDownsampleRate)
+                                                     numHeads: numHeads, downsampleRate: attentionDownsampleRate,
+                                                     role: .imageToToken)
         self.skipFirstLayerPE = skipFirstLayerPE
     }
 
@@ -363,7 +381,8 @@ public struct TwoWayTransformer: Sendable {
                                      attentionDownsampleRate: attentionDownsampleRate, skipFirstLayerPE: i == 0)
         }
         finalAttnTokenToImage = try DecoderAttention(scope["final_attn_token_to_image"], embeddingDim: embeddingDim,
-                                                     numHeads: numHeads, downsampleRate: attentionDownsampleRate)
+                                                     numHeads: numHeads, downsampleRate: attentionDownsampleRate,
+                                                     role: .tokenToImage)
         normFinalAttn = try LayerNorm(scope["norm_final_attn"], dim: embeddingDim)
     }
 

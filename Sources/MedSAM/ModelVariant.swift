@@ -52,7 +52,9 @@ public struct ModelParts: Sendable {
                                        configuration: .init(embedDim: encoder.embeddingChannels,
                                                             imageEmbeddingSize: encoder.embeddingSize,
                                                             inputImageSize: encoder.inputSize))
-        let mask = try MaskDecoder(loader.scope("mask_decoder"), configuration: decoder)
+        // fp32 always; its token-side layers packed for the own GEMM (the attentions keep the weights they read
+        // directly in PyTorch layout: `DecoderAttention.Role`).
+        let mask = try MaskDecoder(loader.scope("mask_decoder").packing(true), configuration: decoder)
         return ModelParts(encoder: encoder, promptEncoder: prompt, maskDecoder: mask)
     }
 }

@@ -231,11 +231,23 @@ public final class Segmenter: Sendable {
         let plain = modelPrompts.indices.filter { modelPrompts[$0].mask == nil }
         let outs = maskDecoder.decode(shared.context, prompts: plain.map { promptEncoder.sparseEmbedding(modelPrompts[$0]) },
                                       multimaskOutput: false, workspace: shared.workspace)
-        let decoded = Dictionary(uniqueKeysWithValues: zip(plain, outs))
-        return try modelPrompts.indices.map { i in
-            try decode(embedding, prompt: modelPrompts[i], frame: frame, context: shared.context, workspace: shared.workspace,
-                       decoded: decoded[i])
+        var decoded = [MaskDecoder.Output?](repeating: nil, count: modelPrompts.count)
+        for (i, out) in zip(plain, outs) { decoded[i] = out }
+        // Prompts with a mask input: their own decoder pass each (parallel inside).
+        for i in modelPrompts.indices where decoded[i] == nil {
+            decoded[i] = decoderOutput(embedding, prompt: modelPrompts[i], context: shared.context, workspace: shared.workspace)
         }
+        // Post-processing (resize to the image, sigmoid, threshold): one prompt per thread when there are several.
+        var results = [Result<Segmentation, any Error>?](repeating: nil, count: modelPrompts.count)
+        results.withUnsafeMutableBufferPointer { rb in
+            let rp = SendablePointer(rb.baseAddress!)
+            Parallel.forRanges(modelPrompts.count) { range in
+                for i in range {
+                    rp.pointer[i] = Result { try finish(decoded[i]!, frame: frame, width: embedding.width, height: embedding.height) }
+                }
+            }
+        }
+        return try results.map { try $0!.get() }
     }
 
     /// Embeds `image` and segments every box on it (the embedding is computed once).
@@ -269,24 +281,27 @@ public final class Segmenter: Sendable {
         return (context, workspace)
     }
 
-    /// Prompt encoder + mask decoder + the frame's post-processing for one model-frame prompt (only the
-    /// post-processing when the decoder's output for it is given: `decoded`). Prompts with a mask input have their
-    /// own dense embedding and so their own decoder context.
-    func decode(_ embedding: ImageEmbedding, prompt: Prompt, frame: any ModelFrame,
-                context: DecoderImageContext? = nil, workspace: DecoderWorkspace? = nil,
-                decoded: MaskDecoder.Output? = nil) throws -> Segmentation {
-        let (w, h) = (embedding.width, embedding.height)
-        let out: MaskDecoder.Output
-        if let decoded {
-            out = decoded
-        } else if let context, prompt.mask == nil {
-            out = maskDecoder.decode(context, sparse: promptEncoder.sparseEmbedding(prompt), multimaskOutput: false,
-                                     workspace: workspace)
-        } else {
-            let (sparse, dense) = promptEncoder(prompt)
-            out = maskDecoder(imageEmbedding: embedding.tensor, imagePE: imagePE, sparse: sparse, dense: dense,
-                              multimaskOutput: false)
+    /// Prompt encoder + mask decoder + the frame's post-processing for one model-frame prompt. Prompts with a mask
+    /// input have their own dense embedding and so their own decoder context.
+    func decode(_ embedding: ImageEmbedding, prompt: Prompt, frame: any ModelFrame) throws -> Segmentation {
+        try finish(decoderOutput(embedding, prompt: prompt), frame: frame, width: embedding.width, height: embedding.height)
+    }
+
+    /// Prompt encoder + mask decoder for one model-frame prompt: on the shared `context` when given and the prompt
+    /// has no mask input, else the full decoder with the prompt's own dense embedding.
+    func decoderOutput(_ embedding: ImageEmbedding, prompt: Prompt, context: DecoderImageContext? = nil,
+                       workspace: DecoderWorkspace? = nil) -> MaskDecoder.Output {
+        if let context, prompt.mask == nil {
+            return maskDecoder.decode(context, sparse: promptEncoder.sparseEmbedding(prompt), multimaskOutput: false,
+                                      workspace: workspace)
         }
+        let (sparse, dense) = promptEncoder(prompt)
+        return maskDecoder(imageEmbedding: embedding.tensor, imagePE: imagePE, sparse: sparse, dense: dense,
+                           multimaskOutput: false)
+    }
+
+    /// The frame's post-processing of one decoder output into a `width`×`height` segmentation.
+    func finish(_ out: MaskDecoder.Output, frame: any ModelFrame, width w: Int, height h: Int) throws -> Segmentation {
         let (mh, mw) = (out.masks.shape[1], out.masks.shape[2])
         let post = try frame.postprocess(lowResLogits: out.masks.reshaped([1, 1, mh, mw]))
         return Segmentation(width: w, height: h, mask: post.masks, probabilities: post.probabilities.reshaped([h, w]),

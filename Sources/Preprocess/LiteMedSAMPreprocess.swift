@@ -97,10 +97,8 @@ public struct LiteMedSAMTransform: Sendable, Hashable {
             }
         }
         var up = crop.resizedBilinear(height: originalHeight, width: originalWidth)
-        up.withUnsafeMutableBufferPointer { b in
-            for i in 0..<b.count { b[i] = sigmoid(b[i]) }
-        }
-        return (up, up.withUnsafeBufferPointer { $0.map { $0 > 0.5 ? 1 : 0 } })
+        up.applySigmoid()
+        return (up, up.mask(above: 0.5))
     }
 
     /// The 3-D propagation's mask resize: `pad_image(resize_longest_side(mask))` on a UInt8

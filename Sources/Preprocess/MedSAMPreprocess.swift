@@ -93,14 +93,8 @@ public struct MedSAMTransform: Sendable, Hashable {
             throw ImagingError.wrongShape(expected: "(N, 1, h, w)", got: logits.shape)
         }
         var p = logits
-        p.withUnsafeMutableBufferPointer { b in
-            for i in 0..<b.count { b[i] = sigmoid(b[i]) }
-        }
+        p.applySigmoid()
         let up = p.resizedBilinear(height: originalHeight, width: originalWidth)
-        return (up, up.withUnsafeBufferPointer { $0.map { $0 > 0.5 ? 1 : 0 } })
+        return (up, up.mask(above: 0.5))
     }
 }
-
-/// `1 / (1 + exp(−x))` in Float (PyTorch's `torch.sigmoid` to ~1 ulp).
-@inline(__always)
-func sigmoid(_ x: Float) -> Float { 1 / (1 + expf(-x)) }

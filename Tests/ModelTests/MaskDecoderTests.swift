@@ -26,25 +26,29 @@ final class MaskDecoderTests: XCTestCase {
         }
     }
 
+    /// Both weight storages: PyTorch layout (OpenBLAS) and, as the model registry loads the decoder, token-side
+    /// layers packed for the own GEMM (`WeightScope.packing(true)`).
     func testTwoWayTransformer() throws {
-        for name in ["two_way_transformer_small", "two_way_transformer"] {
+        for name in ["two_way_transformer_small", "two_way_transformer"] { for packs in [false, true] {
             let g = try Golden("layers/" + name)
-            let t = try TwoWayTransformer(g.scope, depth: g.int("depth"), embeddingDim: g.int("embedding_dim"),
+            let t = try TwoWayTransformer(g.scope.packing(packs), depth: g.int("depth"), embeddingDim: g.int("embedding_dim"),
                                           numHeads: g.int("num_heads"), mlpDim: g.int("mlp_dim"),
                                           attentionDownsampleRate: g.int("attention_downsample_rate"))
             let (q, k) = t(imageEmbedding: try g.input("image_embedding"), imagePE: try g.input("image_pe"),
                            pointEmbedding: try g.input("point_embedding"))
             try g.check(q, against: "queries")
             try g.check(k, against: "keys")
-        }
+            if packs { try assertPacked(t.layers[0].mlp.lin1, t.layers[0].selfAttn.qProj, t.layers[0].crossAttnImageToToken.kProj) }
+        } }
     }
 
     /// Two prompts; multimask true and false. `mask_decoder` shares one image embedding between the
     /// prompts (MedSAM's repeat rule), `mask_decoder_small` has one embedding per prompt.
     func testMaskDecoderMultimaskAndSingle() throws {
-        for name in ["mask_decoder_small", "mask_decoder"] {
+        for name in ["mask_decoder_small", "mask_decoder"] { for packs in [false, true] {
             let g = try Golden("layers/" + name)
-            let decoder = try maskDecoder(g)
+            let decoder = try maskDecoder(g, packs: packs)
+            if packs { try assertPacked(decoder.hypernetworks[0].layers[0], decoder.iouPredictionHead.layers[0]) }
             let images = try g.input("image_embeddings"), sparse = try g.input("sparse_prompt_embeddings")
             let dense = try g.input("dense_prompt_embeddings"), pe = try g.input("image_pe")
             let n = sparse.shape[0]
@@ -63,16 +67,16 @@ final class MaskDecoderTests: XCTestCase {
                 let iou = outs.flatMap(\.iouPredictions)
                 try g.check(Tensor(shape: [n, iou.count / n], scalars: iou), against: "iou_" + suffix)
             }
-        }
+        } }
     }
 
     /// The same goldens through the precomputed path: the first layer's image projections computed once by
     /// `prepare` and the workspace reused across prompts, and through the batched entry point (B = 2 prompts,
     /// image shared or per prompt), for multimask true and false.
     func testMaskDecoderPrecomputedAndBatched() throws {
-        for name in ["mask_decoder_small", "mask_decoder"] {
+        for name in ["mask_decoder_small", "mask_decoder"] { for packs in [false, true] {
             let g = try Golden("layers/" + name)
-            let decoder = try maskDecoder(g)
+            let decoder = try maskDecoder(g, packs: packs)
             let images = try g.input("image_embeddings"), sparse = try g.input("sparse_prompt_embeddings")
             let dense = try g.input("dense_prompt_embeddings"), pe = try g.input("image_pe")
             let n = sparse.shape[0]
@@ -103,7 +107,7 @@ final class MaskDecoderTests: XCTestCase {
                 try g.check(Tensor(shape: [n, batched[0].iouPredictions.count], scalars: batched.flatMap(\.iouPredictions)),
                             against: "iou_" + suffix)
             }
-        }
+        } }
     }
 
     /// Prompts sharing one image: the shared context (precomputed once) gives each prompt the same result as
@@ -165,14 +169,26 @@ extension MaskDecoderTests {
 }
 
 /// The golden's mask decoder, configured from its config.
-private func maskDecoder(_ g: Golden) throws -> MaskDecoder {
+/// Fails unless each layer holds its weight packed for the own GEMM — where this CPU prefers it for the layer's
+/// depth; elsewhere (portable kernels) says loudly that the packed storage was not exercised.
+private func assertPacked(_ layers: Linear..., file: StaticString = #filePath, line: UInt = #line) throws {
+    for layer in layers {
+        guard FP32PackedWeights.isPreferred(inFeatures: layer.inFeatures) else {
+            print("[MaskDecoderTests] NOT TESTED: packed decoder weights (the own GEMM is not preferred for depth \(layer.inFeatures) here)")
+            continue
+        }
+        guard case .fp32Packed = layer.storage else { return XCTFail("layer of depth \(layer.inFeatures) not packed", file: file, line: line) }
+    }
+}
+
+private func maskDecoder(_ g: Golden, packs: Bool = true) throws -> MaskDecoder {
     let t = g.config["transformer"] as! [String: Any]
     let cfg = MaskDecoder.Configuration(
         transformerDim: g.int("transformer_dim"), numMultimaskOutputs: g.int("num_multimask_outputs"),
         iouHeadDepth: g.int("iou_head_depth"), iouHeadHiddenDim: g.int("iou_head_hidden_dim"),
         transformerDepth: (t["depth"] as! NSNumber).intValue, transformerHeads: (t["num_heads"] as! NSNumber).intValue,
         transformerMLPDim: (t["mlp_dim"] as! NSNumber).intValue)
-    return try MaskDecoder(g.scope, configuration: cfg)
+    return try MaskDecoder(g.scope.packing(packs), configuration: cfg)
 }
 
 private func maxAbsDifference(_ a: [Float], _ b: [Float]) -> Float {

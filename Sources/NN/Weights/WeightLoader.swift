@@ -89,6 +89,11 @@ public struct WeightScope {
     /// A child scope for a list index (`layers.0`).
     public subscript(_ index: Int) -> WeightScope { self[String(index)] }
 
+    /// The same scope with ``packsWeights`` set to `packs` (inherited by its child scopes).
+    public func packing(_ packs: Bool) -> WeightScope {
+        WeightScope(loader: loader, prefix: prefix, precision: precision, packsWeights: packs)
+    }
+
     /// The tensor named `name` under this scope, with a shape check.
     public func tensor(_ name: String, shape: [Int]) throws -> Tensor {
         try loader.load(key(name), shape: shape)

@@ -47,6 +47,22 @@ extension Tensor {
         }
     }
 
+    /// The binary mask `x > threshold` (1 or 0 per element, same order), split across threads.
+    public func mask(above threshold: Float) -> [UInt8] {
+        let n = count
+        var out = [UInt8](repeating: 0, count: n)
+        withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                let s = SendablePointer(UnsafeMutablePointer(mutating: src.baseAddress!))
+                let d = SendablePointer(dst.baseAddress!)
+                Parallel.forRanges(n, minimumPerThread: 1 << 15) { r in
+                    for i in r { d.pointer[i] = s.pointer[i] > threshold ? 1 : 0 }
+                }
+            }
+        }
+        return out
+    }
+
     /// GELU (exact erf) as a new tensor.
     public func gelu() -> Tensor { var t = self; t.applyGELU(); return t }
     /// ReLU as a new tensor.
