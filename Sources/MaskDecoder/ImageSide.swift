@@ -15,8 +15,8 @@ struct ImageProjections: @unchecked Sendable {
 /// ``MaskDecoder/prepare(imageEmbedding:imagePE:dense:precomputeFirstLayer:)`` and shared by every prompt on
 /// that image.
 ///
-/// Holds the image tokens `src = embedding + dense`, the image positional encoding and their sum as (h·w, C)
-/// rows, and (when precomputed) the first two-way layer's image projections, which do not depend on the prompt.
+/// Holds the image tokens `src = embedding + dense` and the image positional encoding as (h·w, C) rows, and (when
+/// precomputed) the first two-way layer's image projections, which do not depend on the prompt.
 public struct DecoderImageContext: @unchecked Sendable {
     public let height: Int
     public let width: Int
@@ -25,8 +25,6 @@ public struct DecoderImageContext: @unchecked Sendable {
     let src: TensorStorage
     /// (h·w, C) image positional encoding.
     let keyPE: TensorStorage
-    /// (h·w, C) `src + keyPE`.
-    let srcPlusPE: TensorStorage
     /// The first layer's image projections, when precomputed.
     let firstLayer: ImageProjections?
     /// Largest attention width of the decoder (sizes the workspace).
@@ -42,14 +40,14 @@ public final class DecoderWorkspace: @unchecked Sendable {
     let tokens: Int
     let channels: Int
     let internalDim: Int
-    /// (h·w, C): current image keys; keys + PE.
+    /// (h·w, C): the current image keys (`keys + PE` is formed block by block where it is used, never stored:
+    /// one prompt's image side is 4 MB for a 64×64 embedding, so that several prompts and the shared context
+    /// stay in the last-level cache together).
     let keys: TensorStorage
-    let keysPE: TensorStorage
 
     init(tokens: Int, channels: Int, internalDim: Int) {
         self.tokens = tokens; self.channels = channels; self.internalDim = internalDim
         keys = TensorStorage(uninitializedCount: tokens * channels)
-        keysPE = TensorStorage(uninitializedCount: tokens * channels)
     }
 
     /// Whether the workspace serves images of `context`'s size.
@@ -58,14 +56,14 @@ public final class DecoderWorkspace: @unchecked Sendable {
     }
 }
 
-/// The image side of the two-way transformer during one forward pass: the current keys and `keys + PE` as
-/// (h·w, C) rows, the positional encoding, and the workspace the layers write into. It starts on a prepared
-/// ``DecoderImageContext`` (read only) or on its own copies of the image tokens.
+/// The image side of the two-way transformer during one forward pass: the current keys as (h·w, C) rows, the
+/// positional encoding (the layers add it block by block where they need `keys + PE`), and the workspace the
+/// layers write into. It starts on a prepared ``DecoderImageContext`` (read only) or on its own copies of the
+/// image tokens.
 struct ImageSide {
     let rows: Int
     let channels: Int
     private(set) var keys: UnsafeMutablePointer<Float>
-    private(set) var keysPE: UnsafeMutablePointer<Float>
     let keyPE: UnsafeMutablePointer<Float>
     let workspace: DecoderWorkspace
     /// Storage the pointers above point into.
@@ -76,10 +74,9 @@ struct ImageSide {
         rows = context.height * context.width
         channels = context.channels
         keys = context.src.pointer
-        keysPE = context.srcPlusPE.pointer
         keyPE = context.keyPE.pointer
         self.workspace = workspace
-        owners = [context.src, context.srcPlusPE, context.keyPE]
+        owners = [context.src, context.keyPE]
     }
 
     /// On (n, C) key rows and (n, C) positional encoding rows (copied).
@@ -89,9 +86,8 @@ struct ImageSide {
         let peRows = TensorStorage(uninitializedCount: n * c)
         keys.withUnsafeBufferPointer { ws.keys.pointer.update(from: $0.baseAddress!, count: n * c) }
         pe.withUnsafeBufferPointer { peRows.pointer.update(from: $0.baseAddress!, count: n * c) }
-        addRows(ws.keys.pointer, peRows.pointer, ws.keysPE.pointer, rows: n, cols: c)
         self.rows = n; channels = c
-        self.keys = ws.keys.pointer; keysPE = ws.keysPE.pointer; keyPE = peRows.pointer
+        self.keys = ws.keys.pointer; keyPE = peRows.pointer
         workspace = ws
         owners = [peRows]
     }
@@ -103,9 +99,8 @@ struct ImageSide {
         let peRows = TensorStorage(uninitializedCount: n * c)
         planes.withUnsafeBufferPointer { transposePlanes($0.baseAddress!, plus: nil, into: ws.keys.pointer, channels: c, pixels: n) }
         pe.withUnsafeBufferPointer { transposePlanes($0.baseAddress!, plus: nil, into: peRows.pointer, channels: c, pixels: n) }
-        addRows(ws.keys.pointer, peRows.pointer, ws.keysPE.pointer, rows: n, cols: c)
         self.rows = n; channels = c
-        self.keys = ws.keys.pointer; keysPE = ws.keysPE.pointer; keyPE = peRows.pointer
+        self.keys = ws.keys.pointer; keyPE = peRows.pointer
         workspace = ws
         owners = [peRows]
     }
@@ -117,21 +112,23 @@ struct ImageSide {
     /// block's scores and update stay in cache:
     ///
     ///     S = softmax over the tokens j, per head h, of (a·Gᵀ + g)    (columns ordered j·heads + h)
-    ///     keys = norm(keys + S·Vᵀᵀ + bias),  keysPE = keys + PE
+    ///     keys = norm(keys + S·Vᵀᵀ + bias)
     ///
-    /// `a` (h·w, G's depth) rows of stride `lda` are the image queries (precomputed `q_proj` rows or `keys + PE`),
-    /// `scores` is G (heads·tokens × depth) with `scoreBias` g (or nil), `values` maps the heads·tokens
-    /// probabilities to the C channels (`out_proj` already folded in). The result lives in the workspace (the
-    /// context, if any, is not written).
-    mutating func attendTokens(queries a: UnsafePointer<Float>, lda: Int, scores: FP32GEMMOperand, scoreBias: UnsafePointer<Float>?,
+    /// `a` (h·w, G's depth) rows of stride `lda` are the image queries: precomputed `q_proj` rows, or, when nil,
+    /// `keys + PE` (formed per block, G's depth is then C). `scores` is G (heads·tokens × depth) with `scoreBias`
+    /// g (or nil), `values` maps the heads·tokens probabilities to the C channels (`out_proj` already folded in).
+    /// The result lives in the workspace (the context, if any, is not written); a block reads only its own rows
+    /// before writing them, so the update may run in place.
+    mutating func attendTokens(queries a: UnsafePointer<Float>?, lda: Int, scores: FP32GEMMOperand, scoreBias: UnsafePointer<Float>?,
                                heads: Int, tokens: Int, values: FP32GEMMOperand, bias: Tensor?, norm: LayerNorm) {
         let (n, dim) = (rows, channels)
         let cols = heads * tokens
-        precondition(scores.outFeatures == cols && values.inFeatures == cols && values.outFeatures == dim,
+        precondition(scores.outFeatures == cols && values.inFeatures == cols && values.outFeatures == dim
+                     && (a != nil || scores.inFeatures == dim),
                      "image→token operands do not match \(heads) heads × \(tokens) tokens and \(dim) channels")
         let src = SendablePointer(keys), dst = SendablePointer(workspace.keys.pointer)
-        let pe = SendablePointer(keyPE), kpe = SendablePointer(workspace.keysPE.pointer)
-        let ap = SendablePointer(UnsafeMutablePointer(mutating: a))
+        let pe = SendablePointer(keyPE)
+        let ap = a.map { SendablePointer(UnsafeMutablePointer(mutating: $0)) }
         let gp = scoreBias.map { SendablePointer(UnsafeMutablePointer(mutating: $0)) }
         let bp = bias.map { b in b.withUnsafeBufferPointer { SendablePointer(UnsafeMutablePointer(mutating: $0.baseAddress!)) } }
         let wp = SendablePointer(norm.weight.storagePointer), nb = SendablePointer(norm.bias.storagePointer)
@@ -140,21 +137,26 @@ struct ImageSide {
         Parallel.forRanges(units, minimumPerThread: 4) { range in
             let s = UnsafeMutablePointer<Float>.allocate(capacity: block * cols)
             let t = UnsafeMutablePointer<Float>.allocate(capacity: block * dim)
-            defer { s.deallocate(); t.deallocate() }
+            let q = ap == nil ? UnsafeMutablePointer<Float>.allocate(capacity: block * dim) : nil
+            defer { s.deallocate(); t.deallocate(); q?.deallocate() }
             for u in range {
                 let r0 = u * block, m = min(n, r0 + block) - r0
-                scores.product(rows: m, x: ap.pointer + r0 * lda, ldx: lda, bias: gp.map { UnsafePointer($0.pointer) },
-                               out: s, ldo: cols)
+                let x: UnsafePointer<Float>, ldx: Int
+                if let ap {
+                    (x, ldx) = (UnsafePointer(ap.pointer + r0 * lda), lda)
+                } else {
+                    Kernels.add(src.pointer + r0 * dim, pe.pointer + r0 * dim, into: q!, count: m * dim)
+                    (x, ldx) = (UnsafePointer(q!), dim)
+                }
+                scores.product(rows: m, x: x, ldx: ldx, bias: gp.map { UnsafePointer($0.pointer) }, out: s, ldo: cols)
                 Kernels.softmaxLanes(s, rows: m, stride: cols, groups: 1, count: tokens, lanes: heads)
                 values.product(rows: m, x: s, ldx: cols, bias: bp.map { UnsafePointer($0.pointer) },
                                residual: src.pointer + r0 * dim, ldr: dim, out: t, ldo: dim)
                 Kernels.layerNormRows(t, dst.pointer + r0 * dim, rows: m, columns: dim, weight: wp.pointer, bias: nb.pointer, eps: eps)
-                Kernels.add(dst.pointer + r0 * dim, pe.pointer + r0 * dim, into: kpe.pointer + r0 * dim, count: m * dim)
             }
         }
         withExtendedLifetime((bias, norm, owners)) {}
         keys = workspace.keys.pointer
-        keysPE = workspace.keysPE.pointer
     }
 
     /// A copy of the current keys, (h·w, C).

@@ -181,7 +181,6 @@ public struct MaskDecoder: Sendable {
         precondition(imagePE.count == c * n && dense.count == c * n, "image PE and dense embedding must match the embedding")
         let src = TensorStorage(uninitializedCount: n * c)
         let pe = TensorStorage(uninitializedCount: n * c)
-        let kpe = TensorStorage(uninitializedCount: n * c)
         imageEmbedding.withUnsafeBufferPointer { e in
             dense.withUnsafeBufferPointer { d in
                 transposePlanes(e.baseAddress!, plus: d.baseAddress!, into: src.pointer, channels: c, pixels: n)
@@ -190,9 +189,10 @@ public struct MaskDecoder: Sendable {
         imagePE.withUnsafeBufferPointer { p in
             transposePlanes(p.baseAddress!, plus: nil, into: pe.pointer, channels: c, pixels: n)
         }
-        addRows(src.pointer, pe.pointer, kpe.pointer, rows: n, cols: c)
         var first: ImageProjections?
         if precomputeFirstLayer, let layer = transformer.layers.first {
+            let kpe = TensorStorage(uninitializedCount: n * c)                   // src + PE, for the projections only
+            addRows(src.pointer, pe.pointer, kpe.pointer, rows: n, cols: c)
             let t2i = layer.crossAttnTokenToImage, i2t = layer.crossAttnImageToToken
             let (dk, dq) = (t2i.internalDim, i2t.internalDim)
             let k = TensorStorage(uninitializedCount: n * dk), v = TensorStorage(uninitializedCount: n * dk)
@@ -202,7 +202,7 @@ public struct MaskDecoder: Sendable {
             i2t.qProj.apply(rows: n, x: kpe.pointer, ldx: c, out: q.pointer, ldo: dq)
             first = ImageProjections(k: k, v: v, q: q)
         }
-        return DecoderImageContext(height: h, width: w, channels: c, src: src, keyPE: pe, srcPlusPE: kpe,
+        return DecoderImageContext(height: h, width: w, channels: c, src: src, keyPE: pe,
                                    firstLayer: first, internalDim: transformer.internalDim)
     }
 

@@ -149,8 +149,8 @@ public struct DecoderAttention: Sendable {
             FP32GEMMOperand(rowMajor: $0.baseAddress!, outFeatures: nq * heads, inFeatures: c, scale: scale)
         }
         let z = TensorStorage(uninitializedCount: heads * nq * c)
-        AttentionKernel.fewQueries(queries, keys: image.keysPE, ldk: c, count: n, values: image.keys, ldv: c, valueWidth: c,
-                                   out: z.pointer, ldo: c)
+        AttentionKernel.fewQueries(queries, keys: image.keys, keysAddend: image.keyPE, ldk: c, count: n, values: image.keys,
+                                   ldv: c, valueWidth: c, out: z.pointer, ldo: c)
         fillRows(out, rows: nq, columns: dim, with: vProj.bias)
         vProj.weight.withUnsafeBufferPointer { w in
             for h in 0..<heads {
@@ -231,10 +231,9 @@ public struct DecoderAttention: Sendable {
                     }
                 }
             }
-            let a = projectedQueries ?? UnsafePointer(side.keysPE)
             let scoreBias = g ?? []
             scoreBias.withUnsafeBufferPointer { gp in
-                side.attendTokens(queries: a, lda: projectedQueries == nil ? c : dim, scores: scores,
+                side.attendTokens(queries: projectedQueries, lda: dim, scores: scores,
                                   scoreBias: g == nil ? nil : gp.baseAddress, heads: heads, tokens: nt, values: values,
                                   bias: outProj.bias, norm: norm)
             }
@@ -318,8 +317,6 @@ public struct TwoWayAttentionBlock: Sendable {
     /// The block's forward pass for a batch of prompts (queries and queryPE (B, N, C)), prompt `i` against image
     /// side `images[i]`: updates the image sides in place and returns the new queries. `precomputed` (the first
     /// layer's image projections) requires every image side to be the same prepared image.
-    ///
-    /// On entry each `keysPE` holds `keys + keyPE`; on return the same holds for the updated keys.
     func forward(queries: Tensor, queryPE: Tensor, images: inout [ImageSide], precomputed: ImageProjections?) -> Tensor {
         var queries = queries
         if skipFirstLayerPE {

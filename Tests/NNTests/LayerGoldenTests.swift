@@ -261,6 +261,30 @@ final class LayerGoldenTests: XCTestCase {
                 }
                 XCTAssertTrue(out[i * ldo + vw].isNaN, "wrote past the value width")
             }
+            // Keys given as `keys + addend` (formed per key block, strided and contiguous rows): the same bits as
+            // passing the sum itself.
+            for ld in [ldk, depth] {
+                let a = (0..<(nk * ld)).map { _ in Float.random(in: -1...1, using: &rng) }
+                let k0 = (0..<(nk * ld)).map { i in k[(i / ld) * ldk + min(i % ld, depth - 1)] - a[i] }
+                let sum = zip(k0, a).map { $0 + $1 }
+                func attend(_ keys: [Float], _ addend: [Float]?) -> [Float] {
+                    var o = [Float](repeating: .nan, count: r * ldo)
+                    keys.withUnsafeBufferPointer { kb in v.withUnsafeBufferPointer { vb in o.withUnsafeMutableBufferPointer { ob in
+                        if let addend {
+                            addend.withUnsafeBufferPointer { ab in
+                                AttentionKernel.fewQueries(operand, keys: kb.baseAddress!, keysAddend: ab.baseAddress!, ldk: ld, count: nk,
+                                                           values: vb.baseAddress!, ldv: ldv, valueWidth: vw, out: ob.baseAddress!, ldo: ldo)
+                            }
+                        } else {
+                            AttentionKernel.fewQueries(operand, keys: kb.baseAddress!, ldk: ld, count: nk, values: vb.baseAddress!,
+                                                       ldv: ldv, valueWidth: vw, out: ob.baseAddress!, ldo: ldo)
+                        }
+                    } } }
+                    return o
+                }
+                let viaSum = attend(sum, nil), viaAddend = attend(k0, a)
+                XCTAssertEqual(viaAddend.map(\.bitPattern), viaSum.map(\.bitPattern), "\(r)×\(nk), key stride \(ld): keys + addend")
+            }
         }
     }
 }

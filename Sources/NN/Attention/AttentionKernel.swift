@@ -143,21 +143,39 @@ package struct AttentionKernel {
     /// `queries` holds the (R × qkDim) query rows times the scale; `out` gets R rows of `valueWidth`. The same
     /// result as ``run(queries:keys:qkDim:vDim:q:ldq:k:ldk:v:ldv:out:ldo:scale:scratch:scratchCount:modifier:)``
     /// to rounding, without packing the keys for a product.
-    package static func fewQueries(_ queries: FP32GEMMOperand, keys k: UnsafePointer<Float>, ldk: Int, count nk: Int,
-                                   values v: UnsafePointer<Float>, ldv: Int, valueWidth: Int,
+    ///
+    /// `keysAddend` (rows of stride `ldk`, like the keys), when given, is added to the keys block by block in a
+    /// cached scratch before the product: the keys are `keys + addend` (the decoder's `keys + PE`) without that
+    /// sum ever being stored whole.
+    package static func fewQueries(_ queries: FP32GEMMOperand, keys k: UnsafePointer<Float>, keysAddend: UnsafePointer<Float>? = nil,
+                                   ldk: Int, count nk: Int, values v: UnsafePointer<Float>, ldv: Int, valueWidth: Int,
                                    out: UnsafeMutablePointer<Float>, ldo: Int) {
-        let r = queries.outFeatures, block = keyBlock
+        let r = queries.outFeatures, block = keyBlock, depth = queries.inFeatures
         let units = (nk + block - 1) / block
         if r == 0 || nk == 0 { return }
         let scores = TensorStorage(uninitializedCount: nk * r)
         var partial = [Float](repeating: -.infinity, count: units * r)      // per block: column maxima, then sums
         let sp = SendablePointer(scores.pointer), kp = SendablePointer(UnsafeMutablePointer(mutating: k))
+        let ap = keysAddend.map { SendablePointer(UnsafeMutablePointer(mutating: $0)) }
         partial.withUnsafeMutableBufferPointer { pb in
             let pp = SendablePointer(pb.baseAddress!)
             Parallel.forRanges(units, minimumPerThread: 4) { range in
+                let sum = ap == nil ? nil : UnsafeMutablePointer<Float>.allocate(capacity: block * depth)
+                defer { sum?.deallocate() }
                 for u in range {
                     let r0 = u * block, m = min(nk, r0 + block) - r0
-                    queries.product(rows: m, x: kp.pointer + r0 * ldk, ldx: ldk, bias: nil, out: sp.pointer + r0 * r, ldo: r)
+                    var x = UnsafePointer(kp.pointer + r0 * ldk), ldx = ldk
+                    if let ap, let sum {
+                        if ldk == depth {
+                            Kernels.add(kp.pointer + r0 * ldk, ap.pointer + r0 * ldk, into: sum, count: m * depth)
+                        } else {
+                            for i in 0..<m {
+                                Kernels.add(kp.pointer + (r0 + i) * ldk, ap.pointer + (r0 + i) * ldk, into: sum + i * depth, count: depth)
+                            }
+                        }
+                        x = UnsafePointer(sum); ldx = depth
+                    }
+                    queries.product(rows: m, x: x, ldx: ldx, bias: nil, out: sp.pointer + r0 * r, ldo: r)
                     Kernels.maxColumns(sp.pointer + r0 * r, rows: m, columns: r, stride: r, columnMax: pp.pointer + u * r)
                 }
             }
